@@ -1,0 +1,570 @@
+//! Request body framing (RFC 9112 §6): `decide_framing` maps a head to `BodyFraming` once, and
+//! two small `Read` adapters deliver exactly the framed bytes: `LengthReader` for
+//! `Content-Length` and `ChunkedReader` for `Transfer-Encoding: chunked`. Both stop at the end of
+//! the body, so pipelined bytes after it stay in the source for the next request.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+use crate::config::Limits;
+use crate::request::{RequestHead, Version};
+use crate::response::StatusCode;
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Why a body could not be framed or read; `status` says how to answer it. Every one of these
+/// leaves our place in the stream unknown, so the connection closes after answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// `Transfer-Encoding` on an HTTP/1.0 request.
+    TransferEncodingOnHttp10,
+    /// Both `Transfer-Encoding` and `Content-Length` (RFC 9112 §6.3: a smuggling vector).
+    BothLengths,
+    /// A coding list that does not end in a single `chunked`.
+    ChunkedNotLast,
+    /// A transfer coding we do not decode.
+    UnsupportedCoding,
+    /// A `Content-Length` that is not all digits, or repeated with different values.
+    BadContentLength,
+    /// More than `max_body_bytes`.
+    TooLarge,
+    /// A malformed chunk-size line, chunk end or trailer.
+    BadChunk,
+    /// A chunk-size or trailer line longer than `max_chunk_line_bytes`.
+    ChunkLineTooLong,
+}
+
+impl BodyError {
+    pub fn status(self) -> StatusCode {
+        match self {
+            BodyError::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
+            BodyError::TooLarge => StatusCode::CONTENT_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// This error as an `io::Error`, so that it can travel through `Read`.
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+
+    /// The `BodyError` carried by an `io::Error` made by `into_io`, if any.
+    pub fn from_io(e: &io::Error) -> Option<BodyError> {
+        e.get_ref()?.downcast_ref::<BodyError>().copied()
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BodyError::TransferEncodingOnHttp10 => "Transfer-Encoding is not allowed in HTTP/1.0",
+            BodyError::BothLengths => "both Transfer-Encoding and Content-Length",
+            BodyError::ChunkedNotLast => "chunked must be the last transfer coding",
+            BodyError::UnsupportedCoding => "unsupported transfer coding",
+            BodyError::BadContentLength => "invalid Content-Length",
+            BodyError::TooLarge => "request body too large",
+            BodyError::BadChunk => "malformed chunked body",
+            BodyError::ChunkLineTooLong => "chunk line too long",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// RFC 9112 §6.1–6.3 for requests: chunked if `Transfer-Encoding` ends in `chunked`, else the
+/// `Content-Length`, else no body.
+pub fn decide_framing(head: &RequestHead, limits: &Limits) -> Result<BodyFraming, BodyError> {
+    let headers = &head.headers;
+    let has_te = headers.get("transfer-encoding").is_some();
+    let has_cl = headers.get("content-length").is_some();
+    if has_te {
+        if head.version == Version::Http10 {
+            return Err(BodyError::TransferEncodingOnHttp10);
+        }
+        // RFC 9112 §6.3: a request with both may be an attempt at smuggling
+        if has_cl {
+            return Err(BodyError::BothLengths);
+        }
+        let codings: Vec<&str> = headers
+            .get_all("transfer-encoding")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        return match codings.last() {
+            Some(last) if last.eq_ignore_ascii_case("chunked") => {
+                let before = &codings[..codings.len() - 1];
+                if before.iter().any(|c| c.eq_ignore_ascii_case("chunked")) {
+                    Err(BodyError::ChunkedNotLast)
+                } else if before.is_empty() {
+                    Ok(BodyFraming::Chunked)
+                } else {
+                    // gzip, deflate, compress or unknown before chunked: we decode none of them
+                    Err(BodyError::UnsupportedCoding)
+                }
+            }
+            // RFC 9112 §6.3: chunked not final means the length cannot be determined: 400
+            _ if codings.iter().all(|c| is_known_coding(c)) => Err(BodyError::ChunkedNotLast),
+            _ => Err(BodyError::UnsupportedCoding),
+        };
+    }
+    if !has_cl {
+        return Ok(BodyFraming::None);
+    }
+    // RFC 9110 §8.6: a list of identical values may be taken as that one value
+    let mut length = None;
+    for element in headers.get_all("content-length").flat_map(|v| v.split(',')) {
+        let value = parse_length(element.trim()).ok_or(BodyError::BadContentLength)?;
+        if length.is_some_and(|l| l != value) {
+            return Err(BodyError::BadContentLength);
+        }
+        length = Some(value);
+    }
+    match length {
+        Some(n) if n > limits.max_body_bytes => Err(BodyError::TooLarge),
+        Some(0) => Ok(BodyFraming::None),
+        Some(n) => Ok(BodyFraming::Length(n)),
+        None => Err(BodyError::BadContentLength),
+    }
+}
+
+fn is_known_coding(c: &str) -> bool {
+    [
+        "chunked",
+        "gzip",
+        "x-gzip",
+        "deflate",
+        "compress",
+        "x-compress",
+    ]
+    .iter()
+    .any(|k| c.eq_ignore_ascii_case(k))
+}
+
+/// `Content-Length = 1*DIGIT`: no sign, no spaces, no overflow.
+fn parse_length(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Reads exactly `remaining` bytes; a source that ends early is `UnexpectedEof`, never a
+/// silently short body.
+#[derive(Debug)]
+pub struct LengthReader<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> LengthReader<R> {
+    pub fn new(inner: R, length: u64) -> Self {
+        LengthReader {
+            inner,
+            remaining: length,
+        }
+    }
+
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: Read> Read for LengthReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || out.is_empty() {
+            return Ok(0);
+        }
+        let want = out
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut out[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkedState {
+    /// Hex digits of a chunk size.
+    Size {
+        size: u64,
+        digits: u32,
+    },
+    /// After the size: BWS and extensions, ignored up to CR.
+    Extension {
+        size: u64,
+    },
+    SizeLf {
+        size: u64,
+    },
+    Data {
+        remaining: u64,
+    },
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line, or of the final empty line.
+    TrailerStart,
+    TrailerLine,
+    TrailerLf,
+    EndLf,
+    Done,
+}
+
+/// Decodes `Transfer-Encoding: chunked` (RFC 9112 §7.1): extensions are ignored, trailers read
+/// and dropped. Lines are capped by `max_chunk_line_bytes`, trailers by `max_head_bytes`, the
+/// decoded total by `max_body_bytes`.
+#[derive(Debug)]
+pub struct ChunkedReader<R> {
+    inner: R,
+    state: ChunkedState,
+    line_bytes: usize,
+    trailer_bytes: usize,
+    total: u64,
+    max_line_bytes: usize,
+    max_trailer_bytes: usize,
+    max_body_bytes: u64,
+}
+
+impl<R: BufRead> ChunkedReader<R> {
+    pub fn new(inner: R, limits: &Limits) -> Self {
+        ChunkedReader {
+            inner,
+            state: ChunkedState::Size { size: 0, digits: 0 },
+            line_bytes: 0,
+            trailer_bytes: 0,
+            total: 0,
+            max_line_bytes: limits.max_chunk_line_bytes,
+            max_trailer_bytes: limits.max_head_bytes,
+            max_body_bytes: limits.max_body_bytes,
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Whether the final chunk and the trailers have been read.
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkedState::Done
+    }
+
+    /// Advances the state machine over one metadata byte.
+    fn step(&mut self, b: u8) -> Result<(), BodyError> {
+        use ChunkedState::*;
+        self.line_bytes += 1;
+        if self.line_bytes > self.max_line_bytes {
+            return Err(BodyError::ChunkLineTooLong);
+        }
+        self.state = match (self.state, b) {
+            (Size { size, digits }, b) if b.is_ascii_hexdigit() => {
+                if digits == 15 {
+                    // 16 hex digits could overflow u64; no sane body is that large
+                    return Err(BodyError::TooLarge);
+                }
+                let d = (b as char).to_digit(16).expect("checked hex digit");
+                Size {
+                    size: size << 4 | u64::from(d),
+                    digits: digits + 1,
+                }
+            }
+            (Size { digits: 0, .. }, _) => return Err(BodyError::BadChunk),
+            (Size { size, .. }, b'\r') => SizeLf { size },
+            (Size { size, .. }, b';' | b' ' | b'\t') => Extension { size },
+            (Extension { size }, b'\r') => SizeLf { size },
+            (Extension { size }, b) if is_text(b) => Extension { size },
+            (SizeLf { size }, b'\n') => {
+                self.line_bytes = 0;
+                self.total = self.total.saturating_add(size);
+                if self.total > self.max_body_bytes {
+                    return Err(BodyError::TooLarge);
+                }
+                if size == 0 {
+                    TrailerStart
+                } else {
+                    Data { remaining: size }
+                }
+            }
+            (DataCr, b'\r') => DataLf,
+            (DataLf, b'\n') => {
+                self.line_bytes = 0;
+                Size { size: 0, digits: 0 }
+            }
+            (TrailerStart, b'\r') => EndLf,
+            (EndLf, b'\n') => Done,
+            (TrailerLine, b'\r') => TrailerLf,
+            (TrailerStart | TrailerLine, b) if is_text(b) => TrailerLine,
+            (TrailerLf, b'\n') => {
+                self.trailer_bytes += self.line_bytes;
+                if self.trailer_bytes > self.max_trailer_bytes {
+                    return Err(BodyError::ChunkLineTooLong);
+                }
+                self.line_bytes = 0;
+                TrailerStart
+            }
+            _ => return Err(BodyError::BadChunk),
+        };
+        Ok(())
+    }
+}
+
+/// HTAB, SP, VCHAR and obs-text: what may stand in an extension or a trailer line.
+fn is_text(b: u8) -> bool {
+    b == b'\t' || (b >= b' ' && b != 0x7f)
+}
+
+impl<R: BufRead> Read for ChunkedReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.state == ChunkedState::Done || out.is_empty() {
+                return Ok(0);
+            }
+            if let ChunkedState::Data { remaining } = self.state {
+                // Read, not fill_buf: a large read may bypass the source's buffer
+                let want = out
+                    .len()
+                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                let n = self.inner.read(&mut out[..want])?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let remaining = remaining - n as u64;
+                self.state = if remaining == 0 {
+                    ChunkedState::DataCr
+                } else {
+                    ChunkedState::Data { remaining }
+                };
+                return Ok(n);
+            }
+            let available = self.inner.fill_buf()?;
+            if available.is_empty() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            // metadata bytes go through `step` one at a time; copy a few out of the source first
+            let mut meta = [0u8; 64];
+            let n = available.len().min(meta.len());
+            meta[..n].copy_from_slice(&available[..n]);
+            let mut used = 0;
+            for &b in &meta[..n] {
+                used += 1;
+                if let Err(e) = self.step(b) {
+                    self.inner.consume(used);
+                    return Err(e.into_io());
+                }
+                if matches!(self.state, ChunkedState::Data { .. } | ChunkedState::Done) {
+                    break;
+                }
+            }
+            self.inner.consume(used);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Parsed, parse_head};
+
+    fn head(fields: &str, version: &str) -> RequestHead {
+        let raw = format!("POST / {version}\r\nHost: a\r\n{fields}\r\n");
+        match parse_head(raw.as_bytes(), &Limits::default()) {
+            Ok(Parsed::Complete((h, _))) => h,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn framing_table() {
+        use BodyError::*;
+        let ok = |f: &str| decide_framing(&head(f, "HTTP/1.1"), &Limits::default());
+        let cases: &[(&str, Result<BodyFraming, BodyError>)] = &[
+            ("", Ok(BodyFraming::None)),
+            ("Content-Length: 0\r\n", Ok(BodyFraming::None)),
+            ("Content-Length: 42\r\n", Ok(BodyFraming::Length(42))),
+            (
+                "Content-Length: 42\r\nContent-Length: 42\r\n",
+                Ok(BodyFraming::Length(42)),
+            ),
+            ("Content-Length: 42, 42\r\n", Ok(BodyFraming::Length(42))),
+            (
+                "Content-Length: 42\r\nContent-Length: 43\r\n",
+                Err(BadContentLength),
+            ),
+            ("Content-Length: +42\r\n", Err(BadContentLength)),
+            ("Content-Length: -1\r\n", Err(BadContentLength)),
+            ("Content-Length: 4 2\r\n", Err(BadContentLength)),
+            ("Content-Length: 0x10\r\n", Err(BadContentLength)),
+            ("Content-Length: \r\n", Err(BadContentLength)),
+            (
+                "Content-Length: 99999999999999999999999\r\n",
+                Err(BadContentLength),
+            ),
+            ("Content-Length: 1073741825\r\n", Err(TooLarge)),
+            (
+                "Content-Length: 1073741824\r\n",
+                Ok(BodyFraming::Length(1 << 30)),
+            ),
+            ("Transfer-Encoding: chunked\r\n", Ok(BodyFraming::Chunked)),
+            ("Transfer-Encoding: CHUNKED\r\n", Ok(BodyFraming::Chunked)),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+                Err(BothLengths),
+            ),
+            (
+                "Transfer-Encoding: gzip, chunked\r\n",
+                Err(UnsupportedCoding),
+            ),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                Err(UnsupportedCoding),
+            ),
+            (
+                "Transfer-Encoding: chunked, chunked\r\n",
+                Err(ChunkedNotLast),
+            ),
+            ("Transfer-Encoding: chunked, gzip\r\n", Err(ChunkedNotLast)),
+            ("Transfer-Encoding: gzip\r\n", Err(ChunkedNotLast)),
+            ("Transfer-Encoding: \r\n", Err(ChunkedNotLast)),
+            ("Transfer-Encoding: foo\r\n", Err(UnsupportedCoding)),
+        ];
+        for (fields, want) in cases {
+            assert_eq!(&ok(fields), want, "{fields:?}");
+        }
+        let http10 = head("Transfer-Encoding: chunked\r\n", "HTTP/1.0");
+        assert_eq!(
+            decide_framing(&http10, &Limits::default()),
+            Err(TransferEncodingOnHttp10)
+        );
+        assert_eq!(UnsupportedCoding.status().code(), 501);
+        assert_eq!(TooLarge.status().code(), 413);
+        assert_eq!(BothLengths.status().code(), 400);
+    }
+
+    fn decode(input: &[u8], limits: &Limits) -> (Result<Vec<u8>, BodyError>, usize) {
+        let mut source = input;
+        let mut reader = ChunkedReader::new(&mut source, limits);
+        let mut out = Vec::new();
+        let result = reader
+            .read_to_end(&mut out)
+            .map(|_| out)
+            .map_err(|e| BodyError::from_io(&e).unwrap_or(BodyError::BadChunk));
+        (result, input.len() - source.len())
+    }
+
+    #[test]
+    fn chunked_valid() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"0\r\n\r\n", b""),
+            (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+            (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world"),
+            (b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
+            (
+                b"a;name=value;x=\"q\"\r\n0123456789\r\n0\r\n\r\n",
+                b"0123456789",
+            ),
+            (b"3 ;ext\r\nabc\r\n0\r\n\r\n", b"abc"),
+            (
+                b"0003\r\nabc\r\n0\r\nExpires: never\r\nX: y\r\n\r\n",
+                b"abc",
+            ),
+        ];
+        for (input, want) in cases {
+            let mut with_next = input.to_vec();
+            with_next.extend_from_slice(b"GET / HTTP/1.1");
+            let (got, used) = decode(&with_next, &Limits::default());
+            assert_eq!(
+                got.as_deref(),
+                Ok(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            // the reader stops at the end of the body: the next request is left alone
+            assert_eq!(used, input.len());
+        }
+    }
+
+    #[test]
+    fn chunked_invalid() {
+        use BodyError::*;
+        let cases: &[(&[u8], BodyError)] = &[
+            (b"x\r\n", BadChunk),
+            (b"\r\n", BadChunk),
+            (b"-1\r\n", BadChunk),
+            (b"5\nhello\r\n0\r\n\r\n", BadChunk),
+            (b"5\r\nhelloX\r\n0\r\n\r\n", BadChunk),
+            (b"5\r\nhello\n0\r\n\r\n", BadChunk),
+            (b"3;a\0b\r\nabc\r\n0\r\n\r\n", BadChunk),
+            (b"0\r\nX: y\n\r\n", BadChunk),
+            (b"ffffffffffffffffff\r\n", TooLarge),
+            (b"40000001\r\n", TooLarge),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                decode(input, &Limits::default()).0,
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let small = Limits {
+            max_chunk_line_bytes: 8,
+            max_body_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(decode(b"1;aaaaaaaaaa\r\n", &small).0, Err(ChunkLineTooLong));
+        assert_eq!(
+            decode(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", &small).0,
+            Err(TooLarge)
+        );
+    }
+
+    #[test]
+    fn chunked_truncated_is_eof_at_every_cut() {
+        let input = b"5\r\nhello\r\n0\r\nT: v\r\n\r\n";
+        for cut in 0..input.len() {
+            let mut source = &input[..cut];
+            let mut reader = ChunkedReader::new(&mut source, &Limits::default());
+            let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn chunked_one_byte_at_a_time() {
+        let input = b"5\r\nhello\r\n6;x\r\n world\r\n0\r\n\r\n";
+        let source = io::BufReader::with_capacity(1, &input[..]);
+        let mut reader = ChunkedReader::new(source, &Limits::default());
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello world");
+        assert!(reader.is_done());
+    }
+
+    #[test]
+    fn length_reader_refuses_short_bodies() {
+        let mut r = LengthReader::new(&b"abc"[..], 5);
+        let mut out = Vec::new();
+        assert_eq!(
+            r.read_to_end(&mut out).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        let mut r = LengthReader::new(&b"abcdef"[..], 5);
+        out.clear();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcde");
+        assert_eq!(r.remaining(), 0);
+    }
+}

@@ -1,0 +1,68 @@
+//! `Config` and `Limits`: every tunable number of the server, named, with its default.
+//! Parsing flags is `main.rs`'s job; this module only holds the values.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Root of `/files/`; `None` makes every `/files/` request a 404.
+    pub directory: Option<PathBuf>,
+    /// Connections served at once; the next one gets 503 and is closed.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    pub limits: Limits,
+}
+
+/// Caps on what one client may send, and how slowly.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest request line; longer gets 414.
+    pub max_request_line_bytes: usize,
+    /// Largest request head (request line + fields + blank line); larger gets 431.
+    pub max_head_bytes: usize,
+    /// Most header fields in one head; more gets 431.
+    pub max_header_fields: usize,
+    /// Largest request body; larger gets 413.
+    pub max_body_bytes: u64,
+    /// Longest chunk-size line (size + extensions) and trailer line of a chunked body.
+    pub max_chunk_line_bytes: usize,
+    /// Time allowed for a whole request head once its first byte arrived; then 408.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit idle between requests; then it is closed quietly.
+    pub idle_timeout: Duration,
+    /// Longest wait for the next body byte, or for the client to take the next response byte.
+    pub io_timeout: Duration,
+}
+
+pub const DEFAULT_PORT: u16 = 4221;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub const MAX_HEADER_FIELDS: usize = 100;
+pub const MAX_BODY_BYTES: u64 = 1 << 30;
+pub const MAX_CHUNK_LINE_BYTES: usize = 4096;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line_bytes: MAX_REQUEST_LINE_BYTES,
+            max_head_bytes: MAX_HEAD_BYTES,
+            max_header_fields: MAX_HEADER_FIELDS,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_chunk_line_bytes: MAX_CHUNK_LINE_BYTES,
+            header_timeout: HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            io_timeout: IO_TIMEOUT,
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The per-connection loop: fill the buffer, parse a head, frame the body, route, write, then
+//! keep the connection or close it. This is the only module that owns a `TcpStream`.
+//!
+//! Every failure ends in one of two ways: a response (status plus a one-line reason, then close
+//! when our place in the stream is unknown), or a silent close because the peer is gone or the
+//! connection sat idle.
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use log::{debug, info};
+
+use crate::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing};
+use crate::compress::{Gzip, accepts_gzip};
+use crate::config::Limits;
+use crate::files::FileRoot;
+use crate::parse::{HeadScanner, Parsed};
+use crate::request::{Method, RequestHead, Version};
+use crate::response::{self, Body, Persistence, Response, StatusCode};
+use crate::router;
+
+/// What every connection shares: limits, the file root, and the shutdown switch.
+#[derive(Debug)]
+pub struct Context {
+    pub limits: Limits,
+    pub files: Option<FileRoot>,
+    pub shutdown: ShutdownSignal,
+}
+
+/// Lets a graceful shutdown close connections that sit idle between requests, while those in
+/// the middle of a request finish it (with `Connection: close`).
+#[derive(Debug, Default)]
+pub struct ShutdownSignal {
+    started: AtomicBool,
+    next_id: AtomicU64,
+    /// Connections by id: a handle to shut their read side, and whether they are idle.
+    open: Mutex<Vec<(u64, TcpStream, Arc<AtomicBool>)>>,
+}
+
+impl ShutdownSignal {
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Starts the shutdown: idle connections are woken and close; busy ones close after their
+    /// current response.
+    pub fn start(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        for (_, stream, idle) in self.open.lock().expect("registry lock").iter() {
+            if idle.load(Ordering::SeqCst) {
+                let _ = stream.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    fn register(&self, stream: &TcpStream, idle: &Arc<AtomicBool>) -> Option<u64> {
+        let handle = stream.try_clone().ok()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.open
+            .lock()
+            .expect("registry lock")
+            .push((id, handle, idle.clone()));
+        Some(id)
+    }
+
+    fn unregister(&self, id: u64) {
+        let mut open = self.open.lock().expect("registry lock");
+        if let Some(i) = open.iter().position(|(other, ..)| *other == id) {
+            open.swap_remove(i);
+        }
+    }
+}
+
+/// Buffers a connection thread keeps from one connection to the next.
+#[derive(Default)]
+pub struct Buffers {
+    read: ReadBuf,
+    write: Vec<u8>,
+    gzip: Option<Gzip>,
+}
+
+/// Room for a typical request head; grows for larger ones up to `max_head_bytes`.
+const READ_BUF_BYTES: usize = 1024;
+/// Buffers that grew past this are given back once their request is done.
+const KEEP_BUF_BYTES: usize = 64 * 1024;
+/// How much of an unread body we read and discard to keep a connection; beyond it we close.
+const DRAIN_BYTES: u64 = 64 * 1024;
+
+/// Unconsumed bytes from the socket: `data[start..end]`. `data` is zero-initialised once and
+/// only grows when a head does not fit.
+#[derive(Default)]
+struct ReadBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads once from `stream`, making room first (moving the unconsumed bytes to the front,
+    /// or doubling up to `max` bytes). Returns 0 at EOF or when the buffer is at `max`.
+    fn fill_from(&mut self, mut stream: &TcpStream, max: usize) -> io::Result<usize> {
+        if self.data.is_empty() {
+            self.data = vec![0; READ_BUF_BYTES];
+        }
+        if self.end == self.data.len() && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.data.len() {
+            let grown = (self.data.len() * 2).min(max.max(READ_BUF_BYTES));
+            if grown <= self.data.len() {
+                return Ok(0);
+            }
+            self.data.resize(grown, 0);
+        }
+        let n = stream.read(&mut self.data[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    fn shrink(&mut self) {
+        if self.data.len() > KEEP_BUF_BYTES && self.start == self.end {
+            *self = ReadBuf::default();
+        }
+    }
+}
+
+/// The request body's bytes as they arrive: first what is buffered, then the socket. Sends
+/// `100 Continue` before the first socket read when the client is waiting for it.
+struct BodySource<'a> {
+    buf: &'a mut ReadBuf,
+    stream: &'a TcpStream,
+    continue_pending: bool,
+}
+
+impl BodySource<'_> {
+    fn send_continue(&mut self) -> io::Result<()> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            let mut stream = self.stream;
+            stream.write_all(response::CONTINUE)?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for BodySource<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.buf.start == self.buf.end {
+            self.send_continue()?;
+            // a large read bypasses the small buffer, as BufReader does
+            if out.len() >= self.buf.data.len() {
+                let mut stream = self.stream;
+                return stream.read(out);
+            }
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for BodySource<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.buf.start == self.buf.end {
+            self.send_continue()?;
+            self.buf.fill_from(self.stream, usize::MAX)?;
+        }
+        Ok(self.buf.filled())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.consume(n);
+    }
+}
+
+/// A body reader picked by the framing.
+enum BodyReader<'a> {
+    None,
+    Length(LengthReader<BodySource<'a>>),
+    Chunked(ChunkedReader<BodySource<'a>>),
+}
+
+impl BodyReader<'_> {
+    fn is_done(&self) -> bool {
+        match self {
+            BodyReader::None => true,
+            BodyReader::Length(r) => r.remaining() == 0,
+            BodyReader::Chunked(r) => r.is_done(),
+        }
+    }
+
+    fn continue_pending(&self) -> bool {
+        match self {
+            BodyReader::None => false,
+            BodyReader::Length(r) => r.get_ref().continue_pending,
+            BodyReader::Chunked(r) => r.get_ref().continue_pending,
+        }
+    }
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            BodyReader::None => Ok(0),
+            BodyReader::Length(r) => r.read(out),
+            BodyReader::Chunked(r) => r.read(out),
+        }
+    }
+}
+
+/// Why waiting for a head ended without one.
+enum NoHead {
+    /// Peer closed, reset, or went idle between requests: close without a word.
+    Quiet,
+    /// Answer this, then close.
+    Answer(StatusCode, String),
+}
+
+struct Connection<'a> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &'a Context,
+    bufs: &'a mut Buffers,
+    idle: Arc<AtomicBool>,
+    read_timeout: Option<Duration>,
+}
+
+/// Serves one connection until it closes. Never panics on client input; I/O errors end the
+/// connection.
+pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buffers) {
+    // one write per response: Nagle would hold a small response for the client's delayed ACK
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(ctx.limits.io_timeout));
+    let idle = Arc::new(AtomicBool::new(false));
+    let Some(id) = ctx.shutdown.register(&stream, &idle) else {
+        return;
+    };
+    debug!("{peer} connected");
+    let mut conn = Connection {
+        stream,
+        peer,
+        ctx,
+        bufs,
+        idle,
+        read_timeout: None,
+    };
+    conn.run();
+    ctx.shutdown.unregister(id);
+    conn.bufs.read = ReadBuf {
+        data: std::mem::take(&mut conn.bufs.read.data),
+        start: 0,
+        end: 0,
+    };
+    conn.bufs.read.shrink();
+    debug!("{peer} closed");
+}
+
+impl Connection<'_> {
+    fn run(&mut self) {
+        loop {
+            let head = match self.read_head() {
+                Ok(head) => head,
+                Err(NoHead::Quiet) => return,
+                Err(NoHead::Answer(status, reason)) => {
+                    debug!("{}: refused head: {reason}", self.peer);
+                    self.answer_and_close(None, Response::error(status, reason));
+                    return;
+                }
+            };
+            if self.exchange(&head) == Persistence::Close {
+                return;
+            }
+            self.bufs.read.shrink();
+            if self.bufs.write.capacity() > KEEP_BUF_BYTES {
+                self.bufs.write = Vec::new();
+            }
+        }
+    }
+
+    fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        // one syscall saved per request: most reads use the timeout already set
+        if self.read_timeout != Some(timeout) {
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.read_timeout = Some(timeout);
+        }
+        Ok(())
+    }
+
+    /// Waits for the next request head: quietly up to the idle timeout for its first byte, then
+    /// up to the header timeout for the rest (408 after that).
+    fn read_head(&mut self) -> Result<RequestHead, NoHead> {
+        let limits = &self.ctx.limits;
+        let mut scanner = HeadScanner::default();
+        let mut deadline = None;
+        loop {
+            if self.bufs.read.start < self.bufs.read.end {
+                let started =
+                    *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                match scanner.poll(self.bufs.read.filled(), limits) {
+                    Ok(Parsed::Complete((head, len))) => {
+                        self.bufs.read.consume(len);
+                        return Ok(head);
+                    }
+                    Ok(Parsed::Partial) => {}
+                    Err(e) => return Err(NoHead::Answer(e.status(), e.to_string())),
+                }
+                let left = started.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(NoHead::Answer(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head timed out".into(),
+                    ));
+                }
+                // round up so that the last read does not wake a hair early
+                self.set_read_timeout(left.max(Duration::from_millis(1)))
+                    .map_err(|_| NoHead::Quiet)?;
+            } else {
+                self.set_read_timeout(limits.idle_timeout)
+                    .map_err(|_| NoHead::Quiet)?;
+                self.idle.store(true, Ordering::SeqCst);
+                if self.ctx.shutdown.is_started() {
+                    return Err(NoHead::Quiet);
+                }
+            }
+            let read = self
+                .bufs
+                .read
+                .fill_from(&self.stream, limits.max_head_bytes);
+            let was_idle = self.idle.swap(false, Ordering::SeqCst);
+            match read {
+                Ok(0) => return Err(NoHead::Quiet),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && !was_idle => {
+                    return Err(NoHead::Answer(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head timed out".into(),
+                    ));
+                }
+                Err(_) => return Err(NoHead::Quiet),
+            }
+        }
+    }
+
+    /// Handles one parsed request: framing, expectations, routing, encoding, writing.
+    fn exchange(&mut self, head: &RequestHead) -> Persistence {
+        let started = Instant::now();
+        let limits = &self.ctx.limits;
+        let framing = match decide_framing(head, limits) {
+            Ok(framing) => framing,
+            Err(e) => {
+                self.answer_and_close(Some((head, started)), Response::error(e.status(), e));
+                return Persistence::Close;
+            }
+        };
+        // RFC 9110 §10.1.1: 100-continue is the only expectation; HTTP/1.0 clients get none
+        let expects_continue = match head.headers.get("expect") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("100-continue") => head.version == Version::Http11,
+            Some(_) => {
+                let refusal =
+                    Response::error(StatusCode::EXPECTATION_FAILED, "unsupported expectation");
+                self.answer_and_close(Some((head, started)), refusal);
+                return Persistence::Close;
+            }
+        };
+        let mut persistence = requested_persistence(head);
+        if framing != BodyFraming::None && self.set_read_timeout(limits.io_timeout).is_err() {
+            return Persistence::Close;
+        }
+        let source = BodySource {
+            buf: &mut self.bufs.read,
+            stream: &self.stream,
+            continue_pending: expects_continue,
+        };
+        let mut body = match framing {
+            BodyFraming::None => BodyReader::None,
+            BodyFraming::Length(n) => BodyReader::Length(LengthReader::new(source, n)),
+            BodyFraming::Chunked => BodyReader::Chunked(ChunkedReader::new(source, limits)),
+        };
+        let mut response = router::route(head, &mut body, self.ctx.files.as_ref());
+        if !body.is_done() {
+            // RFC 9110 §10.1.1: a client still waiting for 100 may send nothing; else a small
+            // rest is read and dropped so the connection can serve the next request
+            let drained = !body.continue_pending()
+                && io::copy(&mut (&mut body).take(DRAIN_BYTES), &mut io::sink()).is_ok()
+                && body.is_done();
+            if !drained {
+                persistence = Persistence::Close;
+            }
+        }
+        if self.ctx.shutdown.is_started() {
+            persistence = Persistence::Close;
+        }
+        if response.compressible {
+            self.encode(head, &mut response);
+        }
+        if persistence == Persistence::KeepAlive && head.version == Version::Http10 {
+            response.headers.push(("Connection", "keep-alive".into()));
+        }
+        self.write(Some((head, started)), response, persistence)
+    }
+
+    /// Gzips the body when the client accepts it (RFC 9110 §12.5.3) and says that it varies.
+    fn encode(&mut self, head: &RequestHead, response: &mut Response) {
+        response.headers.push(("Vary", "Accept-Encoding".into()));
+        if !accepts_gzip(head.headers.get_all("accept-encoding")) {
+            return;
+        }
+        if let Body::Bytes(plain) = &response.body {
+            let mut gzipped = Vec::new();
+            self.bufs
+                .gzip
+                .get_or_insert_with(Gzip::default)
+                .encode(plain, &mut gzipped);
+            response.body = Body::Bytes(gzipped);
+            response.headers.push(("Content-Encoding", "gzip".into()));
+        }
+    }
+
+    fn answer_and_close(&mut self, head: Option<(&RequestHead, Instant)>, response: Response) {
+        self.write(head, response, Persistence::Close);
+    }
+
+    /// Writes the response and logs the exchange. Closes the socket now when the connection
+    /// ends, so that the client sees the close right after the response.
+    fn write(
+        &mut self,
+        head: Option<(&RequestHead, Instant)>,
+        response: Response,
+        persistence: Persistence,
+    ) -> Persistence {
+        let status = response.status.code();
+        let head_only = head.is_some_and(|(h, _)| h.method == Method::Head);
+        let result = response.write_to(
+            &mut &self.stream,
+            &mut self.bufs.write,
+            head_only,
+            persistence,
+        );
+        if let Some((head, started)) = head {
+            let sent = result.as_ref().map_or(0, |n| *n);
+            info!(
+                "{} \"{} {}\" {status} {sent}B {}ms",
+                self.peer,
+                head.method.as_str().escape_debug(),
+                head.target.escape_debug(),
+                started.elapsed().as_millis()
+            );
+        }
+        match (result, persistence) {
+            (Ok(_), Persistence::KeepAlive) => Persistence::KeepAlive,
+            (Ok(_), Persistence::Close) => {
+                self.close_gracefully();
+                Persistence::Close
+            }
+            (Err(e), _) => {
+                debug!("{}: write failed: {e}", self.peer);
+                Persistence::Close
+            }
+        }
+    }
+
+    /// Half-closes, then reads away what the client already sent (briefly), so that the close
+    /// is a FIN the client reads after our response rather than an RST that may destroy it.
+    fn close_gracefully(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(100)));
+        let mut sink = [0u8; 512];
+        let mut budget = 64 * 1024usize;
+        while let Ok(n @ 1..) = self.stream.read(&mut sink) {
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// RFC 9112 §9.3: HTTP/1.1 persists unless `Connection: close`; HTTP/1.0 only with keep-alive.
+fn requested_persistence(head: &RequestHead) -> Persistence {
+    let headers = &head.headers;
+    match head.version {
+        _ if headers.has_token("connection", "close") => Persistence::Close,
+        Version::Http11 => Persistence::KeepAlive,
+        Version::Http10 if headers.has_token("connection", "keep-alive") => Persistence::KeepAlive,
+        Version::Http10 => Persistence::Close,
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,405 @@
+//! Everything `/files/` does to the disk: turning a URL name into a path that cannot leave the
+//! root, opening regular files for reading, listing, deleting, and storing uploads whole or not
+//! at all. HTTP semantics (ranges, validators) live in `handlers.rs`.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::response::StatusCode;
+
+/// Why a file operation was refused; `status` maps it to an answer.
+#[derive(Debug)]
+pub enum FileError {
+    /// The name is not a relative path of normal segments (after percent-decoding).
+    BadName,
+    NotFound,
+    /// The real path (symlinks resolved) is outside the root.
+    Outside,
+    PermissionDenied,
+    /// The parent directory of an upload does not exist.
+    NoParent,
+    /// An upload or delete aimed at a directory.
+    IsDirectory,
+    /// The uploaded body does not match its `Content-Digest`.
+    DigestMismatch,
+    Io(io::Error),
+}
+
+impl FileError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FileError::BadName | FileError::DigestMismatch => StatusCode::BAD_REQUEST,
+            FileError::NotFound => StatusCode::NOT_FOUND,
+            FileError::Outside | FileError::PermissionDenied => StatusCode::FORBIDDEN,
+            FileError::NoParent | FileError::IsDirectory => StatusCode::CONFLICT,
+            FileError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::BadName => f.write_str("invalid file name"),
+            FileError::NotFound => f.write_str("file not found"),
+            FileError::Outside => f.write_str("path leads outside the served directory"),
+            FileError::PermissionDenied => f.write_str("permission denied"),
+            FileError::NoParent => f.write_str("parent directory does not exist"),
+            FileError::IsDirectory => f.write_str("is a directory"),
+            FileError::DigestMismatch => f.write_str("body does not match Content-Digest"),
+            FileError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for FileError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileError::NotFound,
+            io::ErrorKind::PermissionDenied => FileError::PermissionDenied,
+            io::ErrorKind::IsADirectory => FileError::IsDirectory,
+            io::ErrorKind::InvalidFilename => FileError::BadName,
+            _ => FileError::Io(e),
+        }
+    }
+}
+
+/// Percent-decodes `s` (RFC 3986 §2.1); `None` for a `%` not followed by two hex digits.
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// A name under the root, checked to be made of normal segments only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// Relative path of normal segments; empty for the root itself.
+    pub relative: PathBuf,
+    /// The URL ended in `/`: the client asks for a directory listing.
+    pub is_dir: bool,
+}
+
+/// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
+/// empty, `.` or `..`, and no backslash or NUL anywhere. Decoding first means `%2e%2e%2f` is
+/// judged as the `../` it stands for (darkhttpd's `urldecode` then `make_safe_url`).
+pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
+    let decoded = percent_decode(encoded).ok_or(FileError::BadName)?;
+    let name = String::from_utf8(decoded).map_err(|_| FileError::BadName)?;
+    let (body, is_dir) = match name.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (name.as_str(), false),
+    };
+    let mut relative = PathBuf::new();
+    if body.is_empty() {
+        return if name.is_empty() {
+            Ok(FileName {
+                relative,
+                is_dir: true,
+            })
+        } else {
+            Err(FileError::BadName)
+        };
+    }
+    for segment in body.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." || segment.contains(['\\', '\0'])
+        {
+            return Err(FileError::BadName);
+        }
+        relative.push(segment);
+    }
+    Ok(FileName { relative, is_dir })
+}
+
+/// The served directory, canonicalised once at start-up.
+#[derive(Debug, Clone)]
+pub struct FileRoot {
+    root: PathBuf,
+}
+
+/// A stored upload: how many bytes, and their SHA-256.
+#[derive(Debug)]
+pub struct Stored {
+    pub len: u64,
+    pub sha256: [u8; 32],
+}
+
+static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The prefix of in-flight upload files; listings hide them (and all dot files).
+pub const TEMP_PREFIX: &str = ".upload-";
+
+impl FileRoot {
+    /// Canonicalises `dir`, which must be an existing directory.
+    pub fn new(dir: &Path) -> io::Result<FileRoot> {
+        let root = fs::canonicalize(dir)?;
+        if !fs::metadata(&root)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        Ok(FileRoot { root })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The real path of an existing entry, refused when symlinks lead it outside the root.
+    fn real_path(&self, name: &FileName) -> Result<PathBuf, FileError> {
+        let real = fs::canonicalize(self.root.join(&name.relative))?;
+        if !real.starts_with(&self.root) {
+            return Err(FileError::Outside);
+        }
+        Ok(real)
+    }
+
+    /// Opens a regular file for reading. Directories, devices and FIFOs are `NotFound`.
+    pub fn open(&self, name: &FileName) -> Result<(File, fs::Metadata), FileError> {
+        let real = self.real_path(name)?;
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(real)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(FileError::NotFound);
+        }
+        Ok((file, meta))
+    }
+
+    /// Names in a directory, sorted, sub-directories with a trailing `/`; dot files (and so the
+    /// server's own temporaries) left out.
+    pub fn list(&self, name: &FileName) -> Result<Vec<String>, FileError> {
+        let real = self.real_path(name)?;
+        let mut names = Vec::new();
+        for entry in fs::read_dir(real)? {
+            let entry = entry?;
+            let Ok(mut entry_name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if entry_name.starts_with('.') {
+                continue;
+            }
+            // follow symlinks so that a link to a directory lists as one
+            if fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
+                entry_name.push('/');
+            }
+            names.push(entry_name);
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Removes a file (or a symlink, never what it points to).
+    pub fn delete(&self, name: &FileName) -> Result<(), FileError> {
+        let path = self
+            .checked_parent(name)?
+            .join(name.relative.file_name().ok_or(FileError::BadName)?);
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            return Err(FileError::IsDirectory);
+        }
+        fs::remove_file(&path)?;
+        Ok(())
+    }
+
+    /// The target's parent directory, real and inside the root.
+    fn checked_parent(&self, name: &FileName) -> Result<PathBuf, FileError> {
+        let parent = name.relative.parent().unwrap_or(Path::new(""));
+        let real = fs::canonicalize(self.root.join(parent)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileError::NoParent,
+            _ => FileError::from(e),
+        })?;
+        if !real.starts_with(&self.root) {
+            return Err(FileError::Outside);
+        }
+        Ok(real)
+    }
+
+    /// Where an upload to `name` will land, checked before any body byte is read: the parent
+    /// exists inside the root and the target is not a directory.
+    pub fn upload_target(&self, name: &FileName) -> Result<PathBuf, FileError> {
+        if name.is_dir || name.relative.as_os_str().is_empty() {
+            return Err(FileError::IsDirectory);
+        }
+        let target = self
+            .checked_parent(name)?
+            .join(name.relative.file_name().ok_or(FileError::BadName)?);
+        match fs::metadata(&target) {
+            Ok(m) if m.is_dir() => Err(FileError::IsDirectory),
+            _ => Ok(target),
+        }
+    }
+
+    /// Stores `body` at `target` (from `upload_target`) whole or not at all: a unique hidden
+    /// temporary in the same directory is written, synced, checked against `expected_sha256`,
+    /// then renamed over the target and the directory synced. On any error the temporary is
+    /// removed and the old file, if any, is untouched.
+    pub fn store(
+        &self,
+        target: &Path,
+        body: &mut dyn Read,
+        expected_sha256: Option<[u8; 32]>,
+    ) -> Result<Stored, FileError> {
+        let dir = target.parent().expect("upload targets have a parent");
+        let temp = TempFile::create(dir)?;
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut file = &temp.file;
+        loop {
+            let n = match body.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FileError::Io(e)),
+            };
+            hasher.update(&chunk[..n]);
+            file.write_all(&chunk[..n])?;
+            len += n as u64;
+        }
+        let sha256: [u8; 32] = hasher.finalize().into();
+        if expected_sha256.is_some_and(|want| want != sha256) {
+            return Err(FileError::DigestMismatch);
+        }
+        temp.file.sync_all()?;
+        temp.persist(target)?;
+        // the rename itself is durable only once the directory is synced
+        File::open(dir)?.sync_all()?;
+        Ok(Stored { len, sha256 })
+    }
+}
+
+/// An upload in progress; removed on drop unless persisted.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    persisted: bool,
+}
+
+impl TempFile {
+    fn create(dir: &Path) -> io::Result<TempFile> {
+        loop {
+            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file,
+                        persisted: false,
+                    });
+                }
+                // left by an earlier process with our pid; pick the next number
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn persist(mut self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.path, target)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let ok = |s: &str, rel: &str, is_dir: bool| {
+            assert_eq!(
+                resolve_name(s).unwrap(),
+                FileName {
+                    relative: PathBuf::from(rel),
+                    is_dir
+                },
+                "{s}"
+            );
+        };
+        ok("a.txt", "a.txt", false);
+        ok("sub/a.txt", "sub/a.txt", false);
+        ok("hello%20world", "hello world", false);
+        ok("caf%C3%A9", "café", false);
+        ok("", "", true);
+        ok("sub/", "sub", true);
+        ok("..a", "..a", false);
+        for bad in [
+            "../x",
+            "..%2fx",
+            "..%2Fx",
+            "%2e%2e/x",
+            "%2e%2e%2fx",
+            "/etc/passwd",
+            "//etc/passwd",
+            "sub/../../x",
+            "..\\x",
+            "..%5cx",
+            "a%00b",
+            "%00",
+            ".",
+            "..",
+            "./a",
+            "a//b",
+            "a/./b",
+            "a/..",
+            "%",
+            "%2",
+            "%zz",
+            "%ff",
+            "/",
+        ] {
+            assert!(
+                matches!(resolve_name(bad), Err(FileError::BadName)),
+                "{bad:?} accepted"
+            );
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! One small function per route: a request head (and for uploads a body reader) in, a
+//! `Response` out. Handlers never see a socket; the router picks them, `files.rs` touches disk.
+//!
+//! `/files/` is a file server in the way curl and browsers expect one: validators and
+//! conditional requests (RFC 9110 §13), single byte ranges (§14), directory listings, DELETE,
+//! and RFC 9530 `Content-Digest` on upload and on request.
+
+use std::fs::Metadata;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::body::BodyError;
+use crate::date;
+use crate::files::{FileError, FileName, FileRoot, percent_decode, resolve_name};
+use crate::request::{Method, RequestHead};
+use crate::response::{Body, Response, StatusCode};
+
+/// `GET /`: 200 with an empty body.
+pub fn index() -> Response {
+    Response::new(StatusCode::OK)
+}
+
+/// `GET /echo/{s}`: `s`, percent-decoded, as `text/plain`.
+pub fn echo(encoded: &str) -> Response {
+    match percent_decode(encoded) {
+        Some(text) => compressible(Response::text(StatusCode::OK, text)),
+        None => Response::error(StatusCode::BAD_REQUEST, "invalid percent-encoding"),
+    }
+}
+
+/// `GET /user-agent`: the `User-Agent` value (empty when there is none).
+pub fn user_agent(head: &RequestHead) -> Response {
+    let agent = head.headers.get("user-agent").unwrap_or("");
+    compressible(Response::text(StatusCode::OK, agent))
+}
+
+fn compressible(mut response: Response) -> Response {
+    response.compressible = true;
+    response
+}
+
+/// `GET`/`HEAD /files/{name}`: the file, a byte range of it, a 304, or a directory listing.
+pub fn get_file(root: &FileRoot, encoded: &str, head: &RequestHead) -> Response {
+    let result = resolve_name(encoded).and_then(|name| {
+        if name.is_dir {
+            return list_dir(root, &name);
+        }
+        let (file, meta) = root.open(&name)?;
+        Ok(serve_file(file, &meta, head))
+    });
+    result.unwrap_or_else(file_error)
+}
+
+fn list_dir(root: &FileRoot, name: &FileName) -> Result<Response, FileError> {
+    let mut listing = String::new();
+    for entry in root.list(name)? {
+        listing.push_str(&entry);
+        listing.push('\n');
+    }
+    Ok(Response::text(StatusCode::OK, listing))
+}
+
+/// The validators of a stored file.
+struct Validators {
+    etag: String,
+    modified: SystemTime,
+}
+
+impl Validators {
+    /// A strong ETag from size, mtime (ns) and inode: any write changes at least one of them.
+    fn of(meta: &Metadata) -> Validators {
+        let nanos = meta.mtime() as u64 as u128 * 1_000_000_000 + meta.mtime_nsec() as u128;
+        Validators {
+            etag: format!("\"{:x}-{:x}-{:x}\"", meta.len(), nanos, meta.ino()),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        }
+    }
+}
+
+fn serve_file(file: std::fs::File, meta: &Metadata, head: &RequestHead) -> Response {
+    let len = meta.len();
+    let validators = Validators::of(meta);
+    let with_validators = |status| {
+        Response::new(status)
+            .header("Content-Type", "application/octet-stream")
+            .header("Accept-Ranges", "bytes")
+            .header("ETag", validators.etag.clone())
+            .header("Last-Modified", date::format(validators.modified))
+    };
+    match check_preconditions(head, Some(&validators)) {
+        Precondition::Pass => {}
+        Precondition::NotModified => {
+            let mut response = with_validators(StatusCode::NOT_MODIFIED);
+            response.length_of_200 = Some(len);
+            return response;
+        }
+        Precondition::Failed => return precondition_failed(),
+    }
+    let range = match head.headers.get("range") {
+        Some(value) if if_range_holds(head, &validators) => parse_range(value, len),
+        _ => RangeRequest::Full,
+    };
+    let (mut response, start, body_len) = match range {
+        RangeRequest::Full => (with_validators(StatusCode::OK), 0, len),
+        RangeRequest::Partial { start, end } => {
+            let response = with_validators(StatusCode::PARTIAL_CONTENT)
+                .header("Content-Range", format!("bytes {start}-{end}/{len}"));
+            (response, start, end - start + 1)
+        }
+        RangeRequest::Unsatisfiable => {
+            return Response::error(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable")
+                .header("Content-Range", format!("bytes */{len}"));
+        }
+    };
+    if head.method == Method::Get && wants_sha256(head) {
+        match sha256_of(&file, start, body_len) {
+            Ok(digest) => response = response.header("Content-Digest", content_digest(&digest)),
+            Err(e) => return file_error(FileError::Io(e)),
+        }
+    }
+    response.body = Body::File {
+        file,
+        start,
+        len: body_len,
+    };
+    response
+}
+
+enum Precondition {
+    Pass,
+    NotModified,
+    Failed,
+}
+
+/// RFC 9110 §13.2.2 steps 1–4 against the current validators (`None`: no such file).
+fn check_preconditions(head: &RequestHead, current: Option<&Validators>) -> Precondition {
+    let headers = &head.headers;
+    let safe = matches!(head.method, Method::Get | Method::Head);
+    let date_of = |name| {
+        headers
+            .get(name)
+            .and_then(date::parse)
+            .map(date::unix_seconds)
+    };
+    let modified = current.map(|v| date::unix_seconds(v.modified));
+    let unmodified_since_fails =
+        || matches!((modified, date_of("if-unmodified-since")), (Some(m), Some(d)) if m > d);
+    match headers.get("if-match") {
+        Some(tags)
+            if !current.is_some_and(|v| etag_list_matches(tags, &v.etag, Compare::Strong)) =>
+        {
+            return Precondition::Failed;
+        }
+        None if unmodified_since_fails() => return Precondition::Failed,
+        _ => {}
+    }
+    let not_modified = match headers.get("if-none-match") {
+        Some(tags) => current.is_some_and(|v| etag_list_matches(tags, &v.etag, Compare::Weak)),
+        None => {
+            safe && matches!((modified, date_of("if-modified-since")), (Some(m), Some(d)) if m <= d)
+        }
+    };
+    match (not_modified, safe) {
+        (false, _) => Precondition::Pass,
+        (true, true) => Precondition::NotModified,
+        (true, false) => Precondition::Failed,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Compare {
+    Strong,
+    Weak,
+}
+
+/// Whether `*` or any entity-tag in a comma-separated list matches `etag` (RFC 9110 §8.8.3.2).
+fn etag_list_matches(list: &str, etag: &str, compare: Compare) -> bool {
+    list.split(',').map(str::trim).any(|candidate| {
+        if candidate == "*" {
+            return true;
+        }
+        match candidate.strip_prefix("W/") {
+            Some(weak) => compare == Compare::Weak && weak == etag,
+            None => candidate == etag,
+        }
+    })
+}
+
+/// RFC 9110 §13.1.5: a range applies only while `If-Range` still names the current file.
+fn if_range_holds(head: &RequestHead, v: &Validators) -> bool {
+    match head.headers.get("if-range") {
+        None => true,
+        Some(tag) if tag.starts_with('"') => tag == v.etag,
+        Some(tag) if tag.starts_with("W/") => false,
+        Some(when) => date::parse(when)
+            .is_some_and(|t| date::unix_seconds(t) == date::unix_seconds(v.modified)),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum RangeRequest {
+    Full,
+    Partial { start: u64, end: u64 },
+    Unsatisfiable,
+}
+
+/// One `bytes` range of a representation of `len` bytes. Malformed headers and multiple ranges
+/// are answered with the whole file, which RFC 9110 §14.2 allows.
+fn parse_range(value: &str, len: u64) -> RangeRequest {
+    let Some((unit, spec)) = value.split_once('=') else {
+        return RangeRequest::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeRequest::Full;
+    };
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (first, last) {
+        ("", suffix) => match number(suffix) {
+            None => RangeRequest::Full,
+            Some(0) => RangeRequest::Unsatisfiable,
+            Some(_) if len == 0 => RangeRequest::Unsatisfiable,
+            Some(n) => RangeRequest::Partial {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
+        },
+        (first, last) => {
+            let Some(start) = number(first) else {
+                return RangeRequest::Full;
+            };
+            let end = match last {
+                "" => u64::MAX,
+                last => match number(last) {
+                    Some(end) if end >= start => end,
+                    _ => return RangeRequest::Full,
+                },
+            };
+            if start >= len {
+                RangeRequest::Unsatisfiable
+            } else {
+                RangeRequest::Partial {
+                    start,
+                    end: end.min(len - 1),
+                }
+            }
+        }
+    }
+}
+
+/// `POST` (and `PUT`) `/files/{name}`: store the body whole, then 201 (or 204 for a PUT that
+/// replaced a file). Every refusal is decided before the first body byte is read, so a client
+/// waiting on `Expect: 100-continue` gets it without sending the body.
+pub fn put_file(
+    root: &FileRoot,
+    encoded: &str,
+    head: &RequestHead,
+    body: &mut dyn Read,
+) -> Response {
+    let result = (|| {
+        let name = resolve_name(encoded)?;
+        let target = root.upload_target(&name)?;
+        let existing = std::fs::metadata(&target).ok().filter(Metadata::is_file);
+        let validators = existing.as_ref().map(Validators::of);
+        if let Precondition::Failed = check_preconditions(head, validators.as_ref()) {
+            return Ok(precondition_failed());
+        }
+        let expected = match head.headers.get("content-digest").map(parse_content_digest) {
+            Some(Err(())) => {
+                return Ok(Response::error(
+                    StatusCode::BAD_REQUEST,
+                    "malformed Content-Digest",
+                ));
+            }
+            Some(Ok(digest)) => digest,
+            None => None,
+        };
+        let stored = root.store(&target, body, expected)?;
+        let status = if head.method == Method::Put && existing.is_some() {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::CREATED
+        };
+        log::debug!("stored {} bytes at {}", stored.len, target.display());
+        Ok(Response::new(status).header("Content-Digest", content_digest(&stored.sha256)))
+    })();
+    result.unwrap_or_else(file_error)
+}
+
+/// `DELETE /files/{name}`: 204, or 404 when there is no such file.
+pub fn delete_file(root: &FileRoot, encoded: &str) -> Response {
+    match resolve_name(encoded).and_then(|name| root.delete(&name)) {
+        Ok(()) => Response::new(StatusCode::NO_CONTENT),
+        Err(e) => file_error(e),
+    }
+}
+
+fn precondition_failed() -> Response {
+    Response::error(StatusCode::PRECONDITION_FAILED, "precondition failed")
+}
+
+/// The answer to a failed file operation. A failure to read the request body is the client's:
+/// its framing status, 408 on a stall; only server-side I/O is a 500.
+fn file_error(e: FileError) -> Response {
+    if let FileError::Io(io_error) = &e {
+        if let Some(body_error) = BodyError::from_io(io_error) {
+            return Response::error(body_error.status(), body_error);
+        }
+        match io_error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                return Response::error(StatusCode::REQUEST_TIMEOUT, "timed out reading the body");
+            }
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => {
+                return Response::error(StatusCode::BAD_REQUEST, "incomplete request body");
+            }
+            _ => log::error!("file operation failed: {io_error}"),
+        }
+    }
+    Response::error(e.status(), e)
+}
+
+/// Whether `Want-Content-Digest` asks for sha-256 with a non-zero preference (RFC 9530 §4).
+fn wants_sha256(head: &RequestHead) -> bool {
+    head.headers
+        .get_all("want-content-digest")
+        .flat_map(|v| v.split(','))
+        .any(|member| {
+            let (key, weight) = member.split_once('=').unwrap_or((member, "1"));
+            key.trim() == "sha-256" && weight.trim() != "0"
+        })
+}
+
+/// The sha-256 member of a `Content-Digest` field: `Ok(None)` when it only names algorithms we
+/// do not check, `Err` when the sha-256 member is malformed.
+fn parse_content_digest(value: &str) -> Result<Option<[u8; 32]>, ()> {
+    for member in value.split(',') {
+        let Some((key, encoded)) = member.split_once('=') else {
+            return Err(());
+        };
+        if key.trim() != "sha-256" {
+            continue;
+        }
+        let bytes = encoded
+            .trim()
+            .strip_prefix(':')
+            .and_then(|s| s.strip_suffix(':'))
+            .ok_or(())?;
+        let digest = base64_decode(bytes).ok_or(())?;
+        return digest.try_into().map(Some).map_err(|_| ());
+    }
+    Ok(None)
+}
+
+fn content_digest(sha256: &[u8; 32]) -> String {
+    format!("sha-256=:{}:", base64_encode(sha256))
+}
+
+fn sha256_of(mut file: &std::fs::File, start: u64, len: u64) -> io::Result<[u8; 32]> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(start))?;
+    let mut hasher = Sha256::new();
+    let copied = io::copy(&mut file.take(len), &mut HashWriter(&mut hasher))?;
+    if copied != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(hasher.finalize().into())
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648 §4), as structured-field byte sequences use.
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (index, group) in s.chunks(4).enumerate() {
+        let last = index == s.len() / 4 - 1;
+        let padding = group.iter().rev().take_while(|&&b| b == b'=').count();
+        if padding > 2 || (padding > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &b in &group[..4 - padding] {
+            let v = BASE64.iter().position(|&c| c == b)? as u32;
+            n = n << 6 | v;
+        }
+        n <<= 6 * padding as u32;
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - padding]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        let cases: &[(&str, u64, RangeRequest)] = &[
+            ("bytes=0-4", 10, Partial { start: 0, end: 4 }),
+            ("bytes=5-", 10, Partial { start: 5, end: 9 }),
+            ("bytes=-3", 10, Partial { start: 7, end: 9 }),
+            ("bytes=-30", 10, Partial { start: 0, end: 9 }),
+            ("bytes=2-100", 10, Partial { start: 2, end: 9 }),
+            ("BYTES=0-0", 10, Partial { start: 0, end: 0 }),
+            ("bytes=10-", 10, Unsatisfiable),
+            ("bytes=10-20", 10, Unsatisfiable),
+            ("bytes=-0", 10, Unsatisfiable),
+            ("bytes=0-", 0, Unsatisfiable),
+            ("bytes=-5", 0, Unsatisfiable),
+            ("bytes=5-4", 10, Full),
+            ("bytes=0-1,3-4", 10, Full),
+            ("bytes=a-b", 10, Full),
+            ("bytes=-", 10, Full),
+            ("items=0-1", 10, Full),
+            ("bytes 0-1", 10, Full),
+            ("bytes=+1-2", 10, Full),
+        ];
+        for (value, len, want) in cases {
+            assert_eq!(&parse_range(value, *len), want, "{value} of {len}");
+        }
+    }
+
+    #[test]
+    fn etags() {
+        let tag = "\"a-b-c\"";
+        assert!(etag_list_matches("*", tag, Compare::Strong));
+        assert!(etag_list_matches("\"x\", \"a-b-c\"", tag, Compare::Strong));
+        assert!(!etag_list_matches("W/\"a-b-c\"", tag, Compare::Strong));
+        assert!(etag_list_matches("W/\"a-b-c\"", tag, Compare::Weak));
+        assert!(!etag_list_matches("\"a-b\"", tag, Compare::Weak));
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        // RFC 4648 §10 test vectors
+        for (raw, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(raw.as_bytes()), encoded);
+            assert_eq!(base64_decode(encoded).as_deref(), Some(raw.as_bytes()));
+        }
+        for bad in ["Zg", "Zg=a", "Z===", "Zg==Zg==", "Zm9v!A=="] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_digest_members() {
+        let digest = Sha256::digest(b"hello");
+        let field = format!("sha-512=:AAAA:, {}", content_digest(&digest.into()));
+        assert_eq!(parse_content_digest(&field), Ok(Some(digest.into())));
+        assert_eq!(parse_content_digest("sha-512=:AAAA:"), Ok(None));
+        assert_eq!(parse_content_digest("sha-256=:AAAA:"), Err(()));
+        assert_eq!(parse_content_digest("sha-256=AAAA"), Err(()));
+        assert_eq!(parse_content_digest("garbage"), Err(()));
+    }
+}

@@ -1,0 +1,95 @@
+//! One `match` on (path, method): known paths with the wrong method get 405 and `Allow`,
+//! methods this server does not implement get 501, everything else 404.
+
+use std::io::Read;
+
+use crate::files::FileRoot;
+use crate::handlers;
+use crate::request::{Method, RequestHead};
+use crate::response::{Response, StatusCode};
+
+const READ_ONLY: &str = "GET, HEAD";
+const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
+
+/// Answers one request. `body` yields exactly the request's body (empty when it has none);
+/// a handler that refuses the request leaves it unread and the connection decides what then.
+pub fn route(head: &RequestHead, body: &mut dyn Read, files: Option<&FileRoot>) -> Response {
+    if let Method::Other(_) = head.method {
+        return Response::error(StatusCode::NOT_IMPLEMENTED, "method not implemented");
+    }
+    let path = head.path();
+    let read_only = matches!(head.method, Method::Get | Method::Head);
+    match (path, &head.method) {
+        ("/", _) if read_only => handlers::index(),
+        ("/user-agent", _) if read_only => handlers::user_agent(head),
+        ("/" | "/user-agent", _) => method_not_allowed(READ_ONLY),
+        _ => match (path.strip_prefix("/echo/"), path.strip_prefix("/files/")) {
+            (Some(text), _) if read_only => handlers::echo(text),
+            (Some(_), _) => method_not_allowed(READ_ONLY),
+            (_, Some(name)) => match (files, &head.method) {
+                (None, _) => {
+                    Response::error(StatusCode::NOT_FOUND, "no --directory is being served")
+                }
+                (Some(root), Method::Get | Method::Head) => handlers::get_file(root, name, head),
+                (Some(root), Method::Post | Method::Put) => {
+                    handlers::put_file(root, name, head, body)
+                }
+                (Some(root), Method::Delete) => handlers::delete_file(root, name),
+                (Some(_), _) => method_not_allowed(FILES),
+            },
+            _ => Response::error(StatusCode::NOT_FOUND, "not found"),
+        },
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").header("Allow", allow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use crate::parse::{Parsed, parse_head};
+
+    fn answer(method: &str, target: &str) -> (u16, Option<String>) {
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: a\r\nUser-Agent: ua/1\r\n\r\n");
+        let Ok(Parsed::Complete((head, _))) = parse_head(raw.as_bytes(), &Limits::default()) else {
+            panic!("{raw:?} did not parse");
+        };
+        let response = route(&head, &mut std::io::empty(), None);
+        (
+            response.status.code(),
+            response.header_value("allow").map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn routes() {
+        let cases: &[(&str, &str, u16, Option<&str>)] = &[
+            ("GET", "/", 200, None),
+            ("HEAD", "/", 200, None),
+            ("GET", "/?x=1", 200, None),
+            ("GET", "/echo/abc", 200, None),
+            ("GET", "/echo/", 200, None),
+            ("GET", "/echo", 404, None),
+            ("GET", "/user-agent", 200, None),
+            ("GET", "/user-agent/x", 404, None),
+            ("GET", "/nope", 404, None),
+            ("GET", "/files/a", 404, None),
+            ("POST", "/", 405, Some(READ_ONLY)),
+            ("DELETE", "/echo/abc", 405, Some(READ_ONLY)),
+            ("PUT", "/user-agent", 405, Some(READ_ONLY)),
+            ("BREW", "/", 501, None),
+            ("BREW", "/nope", 501, None),
+            ("POST", "/nope", 404, None),
+        ];
+        for (method, target, status, allow) in cases {
+            assert_eq!(
+                answer(method, target),
+                (*status, allow.map(str::to_owned)),
+                "{method} {target}"
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Builds the release binary (quietly, with the committed Cargo.lock) and runs it with all
+# arguments. Works from any directory; a relative --directory stays relative to the caller's.
+set -e
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+cargo build --quiet --release --locked --manifest-path "$here/Cargo.toml"
+exec "$here/target/release/http-server" "$@"
