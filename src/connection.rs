@@ -5,6 +5,7 @@
 //! when our place in the stream is unknown), or a silent close because the peer is gone or the
 //! connection sat idle.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,8 +37,15 @@ pub struct Context {
 pub struct ShutdownSignal {
     started: AtomicBool,
     next_id: AtomicU64,
-    /// Connections by id: a handle to shut their read side, and whether they are idle.
-    open: Mutex<Vec<(u64, TcpStream, Arc<AtomicBool>)>>,
+    open: Mutex<HashMap<u64, Arc<Registered>>>,
+}
+
+/// A connection as the shutdown sees it. The stream is shared rather than cloned: a
+/// `try_clone` would spend a second descriptor on every connection.
+#[derive(Debug)]
+struct Registered {
+    stream: TcpStream,
+    idle: AtomicBool,
 }
 
 impl ShutdownSignal {
@@ -49,28 +57,29 @@ impl ShutdownSignal {
     /// current response.
     pub fn start(&self) {
         self.started.store(true, Ordering::SeqCst);
-        for (_, stream, idle) in self.open.lock().expect("registry lock").iter() {
-            if idle.load(Ordering::SeqCst) {
-                let _ = stream.shutdown(Shutdown::Read);
+        for conn in self.open.lock().expect("registry lock").values() {
+            // pairs with the idle store then is_started check in read_head: one side sees the other
+            if conn.idle.load(Ordering::SeqCst) {
+                let _ = conn.stream.shutdown(Shutdown::Read);
             }
         }
     }
 
-    fn register(&self, stream: &TcpStream, idle: &Arc<AtomicBool>) -> Option<u64> {
-        let handle = stream.try_clone().ok()?;
+    fn register(&self, stream: TcpStream) -> (u64, Arc<Registered>) {
+        let conn = Arc::new(Registered {
+            stream,
+            idle: AtomicBool::new(false),
+        });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.open
             .lock()
             .expect("registry lock")
-            .push((id, handle, idle.clone()));
-        Some(id)
+            .insert(id, conn.clone());
+        (id, conn)
     }
 
     fn unregister(&self, id: u64) {
-        let mut open = self.open.lock().expect("registry lock");
-        if let Some(i) = open.iter().position(|(other, ..)| *other == id) {
-            open.swap_remove(i);
-        }
+        self.open.lock().expect("registry lock").remove(&id);
     }
 }
 
@@ -83,7 +92,7 @@ pub struct Buffers {
 }
 
 /// Room for a typical request head; grows for larger ones up to `max_head_bytes`.
-const READ_BUF_BYTES: usize = 1024;
+const READ_BUF_BYTES: usize = 256;
 /// Buffers that grew past this are given back once their request is done.
 const KEEP_BUF_BYTES: usize = 64 * 1024;
 /// How much of an unread body we read and discard to keep a connection; beyond it we close.
@@ -236,11 +245,10 @@ enum NoHead {
 }
 
 struct Connection<'a> {
-    stream: TcpStream,
+    conn: Arc<Registered>,
     peer: SocketAddr,
     ctx: &'a Context,
     bufs: &'a mut Buffers,
-    idle: Arc<AtomicBool>,
     read_timeout: Option<Duration>,
 }
 
@@ -250,27 +258,22 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
     // one write per response: Nagle would hold a small response for the client's delayed ACK
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(ctx.limits.io_timeout));
-    let idle = Arc::new(AtomicBool::new(false));
-    let Some(id) = ctx.shutdown.register(&stream, &idle) else {
-        return;
-    };
+    let (id, conn) = ctx.shutdown.register(stream);
     debug!("{peer} connected");
     let mut conn = Connection {
-        stream,
+        conn,
         peer,
         ctx,
         bufs,
-        idle,
         read_timeout: None,
     };
     conn.run();
     ctx.shutdown.unregister(id);
-    conn.bufs.read = ReadBuf {
-        data: std::mem::take(&mut conn.bufs.read.data),
-        start: 0,
-        end: 0,
-    };
-    conn.bufs.read.shrink();
+    // a panic or an early return may leave bytes of a dead connection behind
+    let read = &mut conn.bufs.read;
+    read.start = 0;
+    read.end = 0;
+    read.shrink();
     debug!("{peer} closed");
 }
 
@@ -299,7 +302,7 @@ impl Connection<'_> {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         // one syscall saved per request: most reads use the timeout already set
         if self.read_timeout != Some(timeout) {
-            self.stream.set_read_timeout(Some(timeout))?;
+            self.conn.stream.set_read_timeout(Some(timeout))?;
             self.read_timeout = Some(timeout);
         }
         Ok(())
@@ -336,7 +339,7 @@ impl Connection<'_> {
             } else {
                 self.set_read_timeout(limits.idle_timeout)
                     .map_err(|_| NoHead::Quiet)?;
-                self.idle.store(true, Ordering::SeqCst);
+                self.conn.idle.store(true, Ordering::SeqCst);
                 if self.ctx.shutdown.is_started() {
                     return Err(NoHead::Quiet);
                 }
@@ -344,8 +347,8 @@ impl Connection<'_> {
             let read = self
                 .bufs
                 .read
-                .fill_from(&self.stream, limits.max_head_bytes);
-            let was_idle = self.idle.swap(false, Ordering::SeqCst);
+                .fill_from(&self.conn.stream, limits.max_head_bytes);
+            let was_idle = self.conn.idle.swap(false, Ordering::SeqCst);
             match read {
                 Ok(0) => return Err(NoHead::Quiet),
                 Ok(_) => {}
@@ -389,7 +392,7 @@ impl Connection<'_> {
         }
         let source = BodySource {
             buf: &mut self.bufs.read,
-            stream: &self.stream,
+            stream: &self.conn.stream,
             continue_pending: expects_continue,
         };
         let mut body = match framing {
@@ -402,7 +405,7 @@ impl Connection<'_> {
             // RFC 9110 §10.1.1: a client still waiting for 100 may send nothing; else a small
             // rest is read and dropped so the connection can serve the next request
             let drained = !body.continue_pending()
-                && io::copy(&mut (&mut body).take(DRAIN_BYTES), &mut io::sink()).is_ok()
+                && discard(&mut body, &mut self.bufs.write, DRAIN_BYTES).is_ok()
                 && body.is_done();
             if !drained {
                 persistence = Persistence::Close;
@@ -452,7 +455,7 @@ impl Connection<'_> {
         let status = response.status.code();
         let head_only = head.is_some_and(|(h, _)| h.method == Method::Head);
         let result = response.write_to(
-            &mut &self.stream,
+            &mut &self.conn.stream,
             &mut self.bufs.write,
             head_only,
             persistence,
@@ -483,19 +486,30 @@ impl Connection<'_> {
     /// Half-closes, then reads away what the client already sent (briefly), so that the close
     /// is a FIN the client reads after our response rather than an RST that may destroy it.
     fn close_gracefully(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Write);
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(100)));
-        let mut sink = [0u8; 512];
-        let mut budget = 64 * 1024usize;
-        while let Ok(n @ 1..) = self.stream.read(&mut sink) {
-            budget = budget.saturating_sub(n);
-            if budget == 0 {
-                break;
-            }
+        let mut stream = &self.conn.stream;
+        let _ = stream.shutdown(Shutdown::Write);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = discard(&mut stream, &mut self.bufs.write, 64 * 1024);
+    }
+}
+
+/// Reads and drops up to `limit` bytes, until EOF, an error or the limit. `scratch` is heap
+/// space the caller has anyway: a stack buffer would stay resident in every thread's stack.
+fn discard(reader: &mut impl Read, scratch: &mut Vec<u8>, limit: u64) -> io::Result<()> {
+    scratch.resize(scratch.len().max(8 * 1024), 0);
+    let mut left = limit;
+    while left > 0 {
+        let want = scratch
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        match reader.read(&mut scratch[..want]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => left -= n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `Connection: close`; HTTP/1.0 only with keep-alive.
