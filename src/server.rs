@@ -85,7 +85,9 @@ pub fn bind(config: Config) -> io::Result<Server> {
     if config.addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket.bind(&config.addr.into())?;
+    socket
+        .bind(&config.addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr)))?;
     socket.listen(LISTEN_BACKLOG)?;
     let ctx = Context {
         limits: config.limits,

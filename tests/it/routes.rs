@@ -8,7 +8,10 @@ use crate::support::{TestServer, get};
 fn root_is_200_with_empty_body_byte_for_byte() {
     let server = TestServer::start();
     let response = server.exchange(&get("/"));
-    assert_eq!(response.head, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        response.head,
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    );
 }
 
 #[test]
@@ -20,7 +23,10 @@ fn echo_returns_the_path_as_text_plain() {
     assert_eq!(response.header("content-length"), Some("3"));
     assert_eq!(response.body, b"abc");
     // percent-escapes are decoded, as curl users expect
-    assert_eq!(server.exchange(&get("/echo/hello%20world")).body, b"hello world");
+    assert_eq!(
+        server.exchange(&get("/echo/hello%20world")).body,
+        b"hello world"
+    );
     assert_eq!(server.exchange(&get("/echo/bad%zz")).status, 400);
 }
 
@@ -39,8 +45,15 @@ fn unknown_paths_are_404_with_a_length() {
     let server = TestServer::start();
     for path in ["/nope", "/echo", "/user-agent/x", "/index.html"] {
         let response = server.exchange(&get(path));
-        assert!(response.head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {}", response.head);
-        assert_eq!(response.header("content-length").map(str::to_owned), Some(response.body.len().to_string()));
+        assert!(
+            response.head.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{path}: {}",
+            response.head
+        );
+        assert_eq!(
+            response.header("content-length").map(str::to_owned),
+            Some(response.body.len().to_string())
+        );
         assert_eq!(response.header("content-type"), Some("text/plain"));
     }
 }
@@ -48,30 +61,49 @@ fn unknown_paths_are_404_with_a_length() {
 #[test]
 fn no_date_or_server_header() {
     let server = TestServer::start();
-    for request in [get("/"), get("/echo/x"), get("/nope"), b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()] {
+    for request in [
+        get("/"),
+        get("/echo/x"),
+        get("/nope"),
+        b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    ] {
         let response = server.exchange(&request);
-        assert!(response.header("date").is_none() && response.header("server").is_none(), "{}", response.head);
+        assert!(
+            response.header("date").is_none() && response.header("server").is_none(),
+            "{}",
+            response.head
+        );
     }
 }
 
 #[test]
 fn wrong_method_is_405_with_allow_and_unknown_method_is_501() {
     let server = TestServer::start();
-    let response = server.exchange(b"POST /echo/abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let response =
+        server.exchange(b"POST /echo/abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(response.status, 405);
     assert_eq!(response.header("allow"), Some("GET, HEAD"));
     let response = server.exchange(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(response.status, 405);
     let response = server.exchange(b"PATCH /files/a HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(response.status, 405);
-    assert_eq!(response.header("allow"), Some("GET, HEAD, POST, PUT, DELETE"));
+    assert_eq!(
+        response.header("allow"),
+        Some("GET, HEAD, POST, PUT, DELETE")
+    );
     let response = server.exchange(b"BREW /echo/abc HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(response.head.starts_with("HTTP/1.1 501 Not Implemented\r\n"));
+    assert!(
+        response
+            .head
+            .starts_with("HTTP/1.1 501 Not Implemented\r\n")
+    );
 }
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip");
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
     out
 }
 
@@ -79,18 +111,38 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 fn gzip_when_accepted_and_identity_otherwise() {
     let server = TestServer::start();
     let echo = |accept: &str| {
-        let request = format!("GET /echo/{} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n\r\n", "a".repeat(300));
+        let request = format!(
+            "GET /echo/{} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n\r\n",
+            "a".repeat(300)
+        );
         server.exchange(request.as_bytes())
     };
-    for accept in ["gzip", "encoding-1, gzip, encoding-2", "deflate;q=0.5, gzip;q=0.8", "*"] {
+    for accept in [
+        "gzip",
+        "encoding-1, gzip, encoding-2",
+        "deflate;q=0.5, gzip;q=0.8",
+        "*",
+    ] {
         let response = echo(accept);
-        assert_eq!(response.header("content-encoding"), Some("gzip"), "{accept}");
+        assert_eq!(
+            response.header("content-encoding"),
+            Some("gzip"),
+            "{accept}"
+        );
         assert_eq!(response.header("vary"), Some("Accept-Encoding"));
-        assert_eq!(response.header("content-length").map(str::to_owned), Some(response.body.len().to_string()));
+        assert_eq!(
+            response.header("content-length").map(str::to_owned),
+            Some(response.body.len().to_string())
+        );
         assert!(response.body.len() < 300);
         assert_eq!(gunzip(&response.body), "a".repeat(300).as_bytes());
     }
-    for accept in ["invalid-encoding", "encoding-1, encoding-2", "gzip;q=0", "identity"] {
+    for accept in [
+        "invalid-encoding",
+        "encoding-1, encoding-2",
+        "gzip;q=0",
+        "identity",
+    ] {
         let response = echo(accept);
         assert_eq!(response.header("content-encoding"), None, "{accept}");
         assert_eq!(response.body, "a".repeat(300).as_bytes());
@@ -108,11 +160,18 @@ fn happy_paths_with_a_real_client() {
     let mut response = agent.get(server.url("/echo/hello")).call().unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.body_mut().read_to_string().unwrap(), "hello");
-    let mut response = agent.get(server.url("/user-agent")).header("User-Agent", "ureq-test").call().unwrap();
+    let mut response = agent
+        .get(server.url("/user-agent"))
+        .header("User-Agent", "ureq-test")
+        .call()
+        .unwrap();
     assert_eq!(response.body_mut().read_to_string().unwrap(), "ureq-test");
     let response = agent.get(server.url("/")).call().unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(agent.get(server.url("/missing")).call().unwrap().status(), 404);
+    assert_eq!(
+        agent.get(server.url("/missing")).call().unwrap().status(),
+        404
+    );
 }
 
 #[test]
@@ -122,11 +181,40 @@ fn head_answers_like_get_without_a_body() {
         let got = server.exchange(&get(path));
         let mut stream = server.connect();
         use std::io::Write;
-        stream.write_all(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        stream
+            .write_all(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
         let head = crate::support::read_head_response(&mut stream);
         assert_eq!(head.head, got.head, "{path}");
         // the next response on the connection starts right away: no body was sent
         stream.write_all(&get("/echo/next")).unwrap();
         assert_eq!(crate::support::read_response(&mut stream).body, b"next");
     }
+}
+
+#[test]
+fn startup_failures_exit_non_zero_with_one_clear_line() {
+    let server = TestServer::start();
+    let port = server.addr.port().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_http-server"))
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, stderr) = run(&["--port", &port]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+    let (code, stderr) = run(&["--port", "0", "--directory", "/nonexistent/dir"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("error: --directory /nonexistent/dir:"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["--port", "not-a-number"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("invalid value"), "{stderr}");
 }
