@@ -463,6 +463,7 @@ impl Connection<'_> {
         if let Some((head, started)) = head {
             let sent = result.as_ref().map_or(0, |n| *n);
             info!(
+                target: "access",
                 "{} \"{} {}\" {status} {sent}B {}ms",
                 self.peer,
                 head.method.as_str().escape_debug(),
