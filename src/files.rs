@@ -18,6 +18,8 @@ use crate::response::StatusCode;
 pub enum FileError {
     /// The name is not a relative path of normal segments (after percent-decoding).
     BadName,
+    /// A segment starts with `TEMP_PREFIX`: such names belong to uploads in progress.
+    Reserved,
     NotFound,
     /// The real path (symlinks resolved) is outside the root.
     Outside,
@@ -36,7 +38,9 @@ impl FileError {
         match self {
             FileError::BadName | FileError::DigestMismatch => StatusCode::BAD_REQUEST,
             FileError::NotFound => StatusCode::NOT_FOUND,
-            FileError::Outside | FileError::PermissionDenied => StatusCode::FORBIDDEN,
+            FileError::Outside | FileError::PermissionDenied | FileError::Reserved => {
+                StatusCode::FORBIDDEN
+            }
             FileError::NoParent | FileError::IsDirectory => StatusCode::CONFLICT,
             FileError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -47,6 +51,7 @@ impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FileError::BadName => f.write_str("invalid file name"),
+            FileError::Reserved => f.write_str("name reserved for uploads in progress"),
             FileError::NotFound => f.write_str("file not found"),
             FileError::Outside => f.write_str("path leads outside the served directory"),
             FileError::PermissionDenied => f.write_str("permission denied"),
@@ -109,8 +114,9 @@ pub struct FileName {
 }
 
 /// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
-/// empty, `.` or `..`, and no backslash or NUL anywhere. Decoding first means `%2e%2e%2f` is
-/// judged as the `../` it stands for (darkhttpd's `urldecode` then `make_safe_url`).
+/// empty, `.` or `..`, and no backslash or control character (NUL included) anywhere. Decoding
+/// first means `%2e%2e%2f` is judged as the `../` it stands for (darkhttpd's `urldecode` then
+/// `make_safe_url`). A segment starting with `TEMP_PREFIX` is `Reserved`.
 pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
     let decoded = percent_decode(encoded).ok_or(FileError::BadName)?;
     let name = String::from_utf8(decoded).map_err(|_| FileError::BadName)?;
@@ -130,9 +136,18 @@ pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
         };
     }
     for segment in body.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." || segment.contains(['\\', '\0'])
+        // a control character (a newline above all) would break the one-name-per-line listing
+        if segment.is_empty()
+            || segment == "."
+            || segment == ".."
+            || segment.contains(|c: char| c == '\\' || c.is_ascii_control())
         {
             return Err(FileError::BadName);
+        }
+        // another request could read a half-written upload, or rename or delete it under
+        // the upload that owns it and so tear the file it lands on
+        if segment.starts_with(TEMP_PREFIX) {
+            return Err(FileError::Reserved);
         }
         relative.push(segment);
     }
@@ -208,7 +223,8 @@ impl FileRoot {
             let Ok(mut entry_name) = entry.file_name().into_string() else {
                 continue;
             };
-            if entry_name.starts_with('.') {
+            // names the server would refuse (made by other means) cannot be listed one per line
+            if entry_name.starts_with('.') || entry_name.contains(|c: char| c.is_ascii_control()) {
                 continue;
             }
             // follow symlinks so that a link to a directory lists as one
@@ -248,7 +264,8 @@ impl FileRoot {
     }
 
     /// Where an upload to `name` will land, checked before any body byte is read: the parent
-    /// exists inside the root and the target is not a directory.
+    /// exists inside the root and the target is not a directory. A symlink is written through
+    /// (the file it names changes, the link stays), but only to a file inside the root.
     pub fn upload_target(&self, name: &FileName) -> Result<PathBuf, FileError> {
         if name.is_dir || name.relative.as_os_str().is_empty() {
             return Err(FileError::IsDirectory);
@@ -256,7 +273,23 @@ impl FileRoot {
         let target = self
             .checked_parent(name)?
             .join(name.relative.file_name().ok_or(FileError::BadName)?);
-        match fs::metadata(&target) {
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_symlink() => {
+                // GET refuses a link that leads outside, so an upload must too: renaming over
+                // it would silently swap the link for a file. A dangling link may point
+                // anywhere, so it is refused the same way.
+                let real = fs::canonicalize(&target).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => FileError::Outside,
+                    _ => FileError::from(e),
+                })?;
+                if !real.starts_with(&self.root) {
+                    return Err(FileError::Outside);
+                }
+                if fs::metadata(&real)?.is_dir() {
+                    return Err(FileError::IsDirectory);
+                }
+                Ok(real)
+            }
             Ok(m) if m.is_dir() => Err(FileError::IsDirectory),
             _ => Ok(target),
         }
@@ -395,11 +428,23 @@ mod tests {
             "%zz",
             "%ff",
             "/",
+            "a%0Ab",
+            "a%0d",
+            "%7f",
+            "a%09b",
         ] {
             assert!(
                 matches!(resolve_name(bad), Err(FileError::BadName)),
                 "{bad:?} accepted"
             );
         }
+        for reserved in [".upload-1-0.tmp", "sub/.upload-x", ".upload-/a"] {
+            assert!(
+                matches!(resolve_name(reserved), Err(FileError::Reserved)),
+                "{reserved:?} accepted"
+            );
+        }
+        ok(".upload", ".upload", false);
+        ok("x.upload-1", "x.upload-1", false);
     }
 }

@@ -115,7 +115,8 @@ fn serve_file(file: std::fs::File, meta: &Metadata, head: &RequestHead) -> Respo
                 .header("Content-Range", format!("bytes */{len}"));
         }
     };
-    if head.method == Method::Get && wants_sha256(head) {
+    // RFC 9110 §9.3.2: HEAD gets the fields GET would, so the digest too (of what GET sends)
+    if wants_sha256(head) {
         match sha256_of(&file, start, body_len) {
             Ok(digest) => response = response.header("Content-Digest", content_digest(&digest)),
             Err(e) => return file_error(FileError::Io(e)),
@@ -370,24 +371,19 @@ fn sha256_of(mut file: &std::fs::File, start: u64, len: u64) -> io::Result<[u8; 
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(start))?;
     let mut hasher = Sha256::new();
-    let copied = io::copy(&mut file.take(len), &mut HashWriter(&mut hasher))?;
-    if copied != len {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+    // on the heap: a stack buffer would stay resident in the connection thread's stack
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = file.read(&mut chunk[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        hasher.update(&chunk[..n]);
+        left -= n as u64;
     }
     Ok(hasher.finalize().into())
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

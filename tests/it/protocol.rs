@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-
 use crate::support::{TestServer, assert_closed, get, read_response};
 
 #[test]
@@ -62,12 +61,16 @@ fn keep_alive_serves_100_requests_on_one_socket() {
 fn connection_close_is_announced_and_the_socket_closes_right_after() {
     let server = TestServer::start();
     let mut stream = server.connect();
-    stream.write_all(b"GET /echo/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /echo/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let response = read_response(&mut stream);
     assert_eq!(response.header("connection"), Some("close"));
     assert_eq!(response.body, b"bye");
     // EOF must follow at once; a server that waits would trip the 100 ms read timeout
-    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     assert_closed(&mut stream);
 }
 
@@ -82,7 +85,9 @@ fn http_1_0_closes_unless_it_asked_for_keep_alive() {
 
     let mut stream = server.connect();
     for _ in 0..2 {
-        stream.write_all(b"GET /echo/b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /echo/b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
         let response = read_response(&mut stream);
         assert_eq!(response.header("connection"), Some("keep-alive"));
         assert_eq!(response.body, b"b");
@@ -108,7 +113,13 @@ fn assert_refused(server: &TestServer, request: &[u8], status: u16) {
     let mut stream = server.connect();
     stream.write_all(request).unwrap();
     let response = read_response(&mut stream);
-    assert_eq!(response.status, status, "{:?} -> {}", String::from_utf8_lossy(request), response.head);
+    assert_eq!(
+        response.status,
+        status,
+        "{:?} -> {}",
+        String::from_utf8_lossy(request),
+        response.head
+    );
     assert_eq!(response.header("content-type"), Some("text/plain"));
     assert!(!response.body.is_empty() && response.body.ends_with(b"\n"));
     assert_eq!(response.header("connection"), Some("close"));
@@ -143,7 +154,8 @@ fn malformed_heads_get_400_and_close() {
 #[test]
 fn absolute_form_targets_are_served_by_path() {
     let server = TestServer::start();
-    let response = server.exchange(b"GET http://localhost:4221/echo/abs HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let response =
+        server.exchange(b"GET http://localhost:4221/echo/abs HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(response.body, b"abs");
 }
 
@@ -168,13 +180,27 @@ fn size_limits_give_414_431_and_413() {
     let server = TestServer::with_args(&["--max-body", "1000"]);
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
     assert_refused(&server, long_target.as_bytes(), 414);
-    let big_head = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(70_000));
+    let big_head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
     assert_refused(&server, big_head.as_bytes(), 431);
     let many_fields: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
-    assert_refused(&server, format!("GET / HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n").as_bytes(), 431);
-    assert_refused(&server, b"POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413);
+    assert_refused(
+        &server,
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n").as_bytes(),
+        431,
+    );
+    assert_refused(
+        &server,
+        b"POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
+        413,
+    );
     assert!(!server.path("big").exists());
-    let chunked_over = format!("POST /files/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n", "a".repeat(1001));
+    let chunked_over = format!(
+        "POST /files/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n",
+        "a".repeat(1001)
+    );
     assert_refused(&server, chunked_over.as_bytes(), 413);
     assert!(!server.path("big").exists());
 }
@@ -193,8 +219,15 @@ fn chunked_uploads_are_decoded_with_extensions_and_trailers() {
 #[test]
 fn bad_chunked_bodies_get_400_and_store_nothing() {
     let server = TestServer::start();
-    for body in ["zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n", "5\nhello\r\n0\r\n\r\n", "ffffffffffffffffff\r\n"] {
-        let request = format!("POST /files/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+    for body in [
+        "zz\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhelloXX0\r\n\r\n",
+        "5\nhello\r\n0\r\n\r\n",
+        "ffffffffffffffffff\r\n",
+    ] {
+        let request = format!(
+            "POST /files/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
         let status = if body.starts_with("ffff") { 413 } else { 400 };
         assert_refused(&server, request.as_bytes(), status);
         assert!(!server.path("bad").exists());
@@ -204,19 +237,47 @@ fn bad_chunked_bodies_get_400_and_store_nothing() {
 #[test]
 fn transfer_codings_we_cannot_decode_are_refused() {
     let server = TestServer::start();
-    assert_refused(&server, b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501);
-    assert_refused(&server, b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n", 501);
-    assert_refused(&server, b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400);
-    assert_refused(&server, b"POST /files/t HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+    assert_refused(
+        &server,
+        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        501,
+    );
+    assert_refused(
+        &server,
+        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n",
+        501,
+    );
+    assert_refused(
+        &server,
+        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        400,
+    );
+    assert_refused(
+        &server,
+        b"POST /files/t HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
 }
 
 #[test]
 fn content_length_must_be_digits_and_agree() {
     let server = TestServer::start();
-    for cl in ["Content-Length: +3", "Content-Length: 3 3", "Content-Length: -1", "Content-Length: 3\r\nContent-Length: 4", "Content-Length: 0x3"] {
-        assert_refused(&server, format!("POST /files/cl HTTP/1.1\r\nHost: x\r\n{cl}\r\n\r\nabcd").as_bytes(), 400);
+    for cl in [
+        "Content-Length: +3",
+        "Content-Length: 3 3",
+        "Content-Length: -1",
+        "Content-Length: 3\r\nContent-Length: 4",
+        "Content-Length: 0x3",
+    ] {
+        assert_refused(
+            &server,
+            format!("POST /files/cl HTTP/1.1\r\nHost: x\r\n{cl}\r\n\r\nabcd").as_bytes(),
+            400,
+        );
     }
-    let response = server.exchange(b"POST /files/cl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+    let response = server.exchange(
+        b"POST /files/cl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+    );
     assert_eq!(response.status, 201);
 }
 
@@ -232,7 +293,11 @@ fn smuggled_requests_are_never_answered() {
     // the body of a well-framed request is never taken for the next request
     let mut stream = server.connect();
     let body = b"GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut request = format!("POST /files/s HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut request = format!(
+        "POST /files/s HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     request.extend_from_slice(body);
     request.extend(get("/echo/real"));
     stream.write_all(&request).unwrap();
@@ -257,9 +322,18 @@ fn expect_100_continue_is_answered_before_the_body() {
 fn expect_100_continue_on_a_refused_request_gets_the_final_status_and_a_close() {
     let server = TestServer::with_args(&["--max-body", "10"]);
     for (request, status) in [
-        ("POST /files/missing/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 409),
-        ("POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n", 413),
-        ("POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 405),
+        (
+            "POST /files/missing/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            409,
+        ),
+        (
+            "POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
+            413,
+        ),
+        (
+            "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            405,
+        ),
     ] {
         let mut stream = server.connect();
         stream.write_all(request.as_bytes()).unwrap();
@@ -272,14 +346,20 @@ fn expect_100_continue_on_a_refused_request_gets_the_final_status_and_a_close() 
 #[test]
 fn other_expectations_get_417() {
     let server = TestServer::start();
-    assert_refused(&server, b"POST /files/e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx", 417);
+    assert_refused(
+        &server,
+        b"POST /files/e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx",
+        417,
+    );
 }
 
 #[test]
 fn an_unread_small_body_is_skipped_and_the_connection_kept() {
     let server = TestServer::start();
     let mut stream = server.connect();
-    stream.write_all(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+    stream
+        .write_all(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
     stream.write_all(&get("/echo/still-here")).unwrap();
     assert_eq!(read_response(&mut stream).status, 404);
     assert_eq!(read_response(&mut stream).body, b"still-here");
@@ -303,11 +383,18 @@ fn a_trickling_head_still_times_out() {
     let mut stream = server.connect();
     let started = Instant::now();
     // one byte every 100 ms never completes the head; the deadline holds for the whole head
-    let mut bytes = b"GET / HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a'));
-    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut bytes = b"GET / HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .chain(std::iter::repeat(&b'a'));
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut answer = [0u8; 12];
     loop {
-        assert!(started.elapsed() < Duration::from_secs(5), "no 408 after 5 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no 408 after 5 s"
+        );
         if stream.write_all(&[*bytes.next().unwrap()]).is_err() {
             break;
         }
@@ -317,7 +404,11 @@ fn a_trickling_head_still_times_out() {
                 break;
             }
             Ok(_) => break,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => break,
         }
     }
@@ -339,7 +430,9 @@ fn an_idle_keep_alive_connection_is_closed_quietly() {
 fn a_stalled_body_times_out() {
     let server = TestServer::with_args(&["--io-timeout", "1"]);
     let mut stream = server.connect();
-    stream.write_all(b"POST /files/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+    stream
+        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
     let response = read_response(&mut stream);
     assert_eq!(response.status, 408);
     assert_closed(&mut stream);
@@ -352,7 +445,8 @@ fn slow_clients_do_not_block_a_normal_one() {
     let slow: Vec<TcpStream> = (0..1000)
         .map(|_| {
             let mut s = server.connect();
-            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
             s
         })
         .collect();
@@ -403,12 +497,17 @@ fn abuse_never_kills_the_server() {
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
         if !answer.is_empty() {
-            assert!(answer.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&answer));
+            assert!(
+                answer.starts_with(b"HTTP/1.1 "),
+                "{:?}",
+                String::from_utf8_lossy(&answer)
+            );
         }
     }
     // clients that vanish at every stage of a request
     for cut in [5, 20, 40, 60] {
-        let request = b"POST /files/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+        let request =
+            b"POST /files/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
         let mut stream = server.connect();
         stream.write_all(&request[..cut]).unwrap();
         drop(stream);
@@ -430,7 +529,10 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     busy.write_all(b"POST /files/late HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut busy).status, 100);
     busy.write_all(b"ab").unwrap();
-    let status = std::process::Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     // the idle connection is closed without a response
     assert_closed(&mut idle);
@@ -447,4 +549,27 @@ fn ipv6_loopback_works() {
     let server = TestServer::with_args(&["--bind", "::1"]);
     assert!(server.addr.is_ipv6());
     assert_eq!(server.exchange(&get("/echo/six")).body, b"six");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_io_timeout() {
+    let server = TestServer::with_args(&["--io-timeout", "1"]);
+    // far more than the socket buffers on both sides can absorb
+    std::fs::File::create(server.path("huge"))
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut stalled = server.connect();
+    stalled.write_all(&get("/files/huge")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("write failed") {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled write never timed out:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // meanwhile and afterwards, others are served
+    assert_eq!(server.exchange(&get("/echo/alive")).body, b"alive");
 }
