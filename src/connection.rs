@@ -246,7 +246,8 @@ enum NoHead {
 
 struct Connection<'a> {
     conn: Arc<Registered>,
-    peer: SocketAddr,
+    /// The peer address, formatted once for the log.
+    peer: String,
     ctx: &'a Context,
     bufs: &'a mut Buffers,
     read_timeout: Option<Duration>,
@@ -262,7 +263,7 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
     debug!("{peer} connected");
     let mut conn = Connection {
         conn,
-        peer,
+        peer: peer.to_string(),
         ctx,
         bufs,
         read_timeout: None,
@@ -460,15 +461,23 @@ impl Connection<'_> {
             head_only,
             persistence,
         );
-        if let Some((head, started)) = head {
+        if log::log_enabled!(target: "access", log::Level::Info) {
             let sent = result.as_ref().map_or(0, |n| *n);
+            let (method, target, ms) = match head {
+                Some((head, started)) => (
+                    head.method.as_str(),
+                    head.target.as_str(),
+                    started.elapsed().as_millis(),
+                ),
+                // a head we could not parse: nothing of it is trustworthy enough to log
+                None => ("-", "-", 0),
+            };
             info!(
                 target: "access",
-                "{} \"{} {}\" {status} {sent}B {}ms",
+                "{} \"{} {}\" {status} {sent}B {ms}ms",
                 self.peer,
-                head.method.as_str().escape_debug(),
-                head.target.escape_debug(),
-                started.elapsed().as_millis()
+                Escaped(method),
+                Escaped(target),
             );
         }
         match (result, persistence) {
@@ -511,6 +520,24 @@ fn discard(reader: &mut impl Read, scratch: &mut Vec<u8>, limit: u64) -> io::Res
         }
     }
     Ok(())
+}
+
+/// Client text for the log: as is when it is plain visible ASCII (the parser admits little
+/// else into a target), escaped like `{:?}` otherwise, so that no client byte can forge a line.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self
+            .0
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            f.write_str(self.0)
+        } else {
+            write!(f, "{}", self.0.escape_debug())
+        }
+    }
 }
 
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `Connection: close`; HTTP/1.0 only with keep-alive.

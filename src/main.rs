@@ -49,6 +49,18 @@ fn main() {
     let log_output = BufferedStderr::default();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Pipe(Box::new(log_output.clone())))
+        // the default format passes every message through an indenting writer; this one
+        // writes it once (access lines are the bulk of the log)
+        .format(|out, record| {
+            writeln!(
+                out,
+                "[{} {} {}] {}",
+                out.timestamp_seconds(),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
         .init();
     let flusher = log_output.clone();
     std::thread::spawn(move || {
