@@ -141,8 +141,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<(RequestHead, us
             return Err(ParseError::HeadTooLarge);
         }
         let line = &buf[start..];
-        let line_len = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-        if line_len > limits.max_request_line_bytes {
+        let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+        // the CR belongs to the line end, not the line, even before its LF has arrived
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > limits.max_request_line_bytes {
             return Err(ParseError::RequestLineTooLong);
         }
         return Ok(Parsed::Partial);
@@ -557,6 +559,9 @@ mod tests {
         // a long line is refused before it is complete
         assert_eq!(p(&[b'G'; 21]), Err(ParseError::RequestLineTooLong));
         assert_eq!(p(&[b'G'; 20]), Ok(Parsed::Partial));
+        // a line of exactly the limit whose LF has not arrived yet (found by fuzzing)
+        assert_eq!(p(b"GET /0123456789 HTTP\r"), Ok(Parsed::Partial));
+        assert_eq!(p(b"GET /0123456789 HTTP\r\n"), Ok(Parsed::Partial));
         assert_eq!(
             p(b"GET /0123456789abcdef HTTP/1.1\r\n"),
             Err(ParseError::RequestLineTooLong)
