@@ -236,6 +236,23 @@ impl Read for BodyReader<'_> {
     }
 }
 
+/// How a connection goes on after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    KeepAlive,
+    /// Close; the request was read whole.
+    Close,
+    /// Close, but the client may still be sending: drain briefly before closing.
+    Linger,
+}
+
+/// What `write` did, for the access log and the connection loop.
+struct Written {
+    persistence: Persistence,
+    status: u16,
+    sent: u64,
+}
+
 /// Why waiting for a head ended without one.
 enum NoHead {
     /// Peer closed, reset, or went idle between requests: close without a word.
@@ -286,11 +303,18 @@ impl Connection<'_> {
                 Err(NoHead::Quiet) => return,
                 Err(NoHead::Answer(status, reason)) => {
                     debug!("{}: refused head: {reason}", self.peer);
-                    self.answer_and_close(None, Response::error(status, reason));
+                    let written =
+                        self.write(Response::error(status, reason), false, Ending::Linger);
+                    self.log_access(None, &written, Instant::now());
                     return;
                 }
             };
-            if self.exchange(&head) == Persistence::Close {
+            let started = Instant::now();
+            let written = self.exchange(&head);
+            // logged here rather than deeper down: every connection thread keeps the deepest
+            // stack page it has touched, and formatting a log line is deep
+            self.log_access(Some(&head), &written, started);
+            if written.persistence == Persistence::Close {
                 return;
             }
             self.bufs.read.shrink();
@@ -298,6 +322,28 @@ impl Connection<'_> {
                 self.bufs.write = Vec::new();
             }
         }
+    }
+
+    /// One access-log line: `{peer} "{method} {target}" {status} {bytes}B {ms}ms`.
+    fn log_access(&self, head: Option<&RequestHead>, written: &Written, started: Instant) {
+        if !log::log_enabled!(target: "access", log::Level::Info) {
+            return;
+        }
+        let (method, target) = match head {
+            Some(head) => (head.method.as_str(), head.target.as_str()),
+            // a head we could not parse: nothing of it is trustworthy enough to log
+            None => ("-", "-"),
+        };
+        info!(
+            target: "access",
+            "{} \"{} {}\" {} {}B {}ms",
+            self.peer,
+            Escaped(method),
+            Escaped(target),
+            written.status,
+            written.sent,
+            started.elapsed().as_millis()
+        );
     }
 
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
@@ -366,15 +412,11 @@ impl Connection<'_> {
     }
 
     /// Handles one parsed request: framing, expectations, routing, encoding, writing.
-    fn exchange(&mut self, head: &RequestHead) -> Persistence {
-        let started = Instant::now();
+    fn exchange(&mut self, head: &RequestHead) -> Written {
         let limits = &self.ctx.limits;
         let framing = match decide_framing(head, limits) {
             Ok(framing) => framing,
-            Err(e) => {
-                self.answer_and_close(Some((head, started)), Response::error(e.status(), e));
-                return Persistence::Close;
-            }
+            Err(e) => return self.write(Response::error(e.status(), e), false, Ending::Linger),
         };
         // RFC 9110 §10.1.1: 100-continue is the only expectation; HTTP/1.0 clients get none
         let expects_continue = match head.headers.get("expect") {
@@ -383,13 +425,16 @@ impl Connection<'_> {
             Some(_) => {
                 let refusal =
                     Response::error(StatusCode::EXPECTATION_FAILED, "unsupported expectation");
-                self.answer_and_close(Some((head, started)), refusal);
-                return Persistence::Close;
+                return self.write(refusal, false, Ending::Linger);
             }
         };
-        let mut persistence = requested_persistence(head);
+        let mut ending = match requested_persistence(head) {
+            Persistence::KeepAlive => Ending::KeepAlive,
+            Persistence::Close => Ending::Close,
+        };
         if framing != BodyFraming::None && self.set_read_timeout(limits.io_timeout).is_err() {
-            return Persistence::Close;
+            let failed = Response::error(StatusCode::INTERNAL_SERVER_ERROR, "socket error");
+            return self.write(failed, false, Ending::Linger);
         }
         let source = BodySource {
             buf: &mut self.bufs.read,
@@ -409,19 +454,19 @@ impl Connection<'_> {
                 && discard(&mut body, &mut self.bufs.write, DRAIN_BYTES).is_ok()
                 && body.is_done();
             if !drained {
-                persistence = Persistence::Close;
+                ending = Ending::Linger;
             }
         }
-        if self.ctx.shutdown.is_started() {
-            persistence = Persistence::Close;
+        if ending == Ending::KeepAlive && self.ctx.shutdown.is_started() {
+            ending = Ending::Close;
         }
         if response.compressible {
             self.encode(head, &mut response);
         }
-        if persistence == Persistence::KeepAlive && head.version == Version::Http10 {
+        if ending == Ending::KeepAlive && head.version == Version::Http10 {
             response.headers.push(("Connection", "keep-alive".into()));
         }
-        self.write(Some((head, started)), response, persistence)
+        self.write(response, head.method == Method::Head, ending)
     }
 
     /// Gzips the body when the client accepts it (RFC 9110 §12.5.3) and says that it varies.
@@ -441,55 +486,44 @@ impl Connection<'_> {
         }
     }
 
-    fn answer_and_close(&mut self, head: Option<(&RequestHead, Instant)>, response: Response) {
-        self.write(head, response, Persistence::Close);
-    }
-
-    /// Writes the response and logs the exchange. Closes the socket now when the connection
-    /// ends, so that the client sees the close right after the response.
-    fn write(
-        &mut self,
-        head: Option<(&RequestHead, Instant)>,
-        response: Response,
-        persistence: Persistence,
-    ) -> Persistence {
+    /// Writes the response. When the connection ends, the client sees the close right after
+    /// the response.
+    fn write(&mut self, response: Response, head_only: bool, ending: Ending) -> Written {
         let status = response.status.code();
-        let head_only = head.is_some_and(|(h, _)| h.method == Method::Head);
+        let persistence = match ending {
+            Ending::KeepAlive => Persistence::KeepAlive,
+            Ending::Close | Ending::Linger => Persistence::Close,
+        };
         let result = response.write_to(
             &mut &self.conn.stream,
             &mut self.bufs.write,
             head_only,
             persistence,
         );
-        if log::log_enabled!(target: "access", log::Level::Info) {
-            let sent = result.as_ref().map_or(0, |n| *n);
-            let (method, target, ms) = match head {
-                Some((head, started)) => (
-                    head.method.as_str(),
-                    head.target.as_str(),
-                    started.elapsed().as_millis(),
-                ),
-                // a head we could not parse: nothing of it is trustworthy enough to log
-                None => ("-", "-", 0),
-            };
-            info!(
-                target: "access",
-                "{} \"{} {}\" {status} {sent}B {ms}ms",
-                self.peer,
-                Escaped(method),
-                Escaped(target),
-            );
-        }
-        match (result, persistence) {
-            (Ok(_), Persistence::KeepAlive) => Persistence::KeepAlive,
-            (Ok(_), Persistence::Close) => {
-                self.close_gracefully();
-                Persistence::Close
-            }
-            (Err(e), _) => {
+        let sent = match result {
+            Ok(sent) => sent,
+            Err(e) => {
                 debug!("{}: write failed: {e}", self.peer);
-                Persistence::Close
+                return Written {
+                    persistence: Persistence::Close,
+                    status,
+                    sent: 0,
+                };
             }
+        };
+        // unread input at close makes the kernel answer with an RST that can destroy the
+        // response before the client reads it: read it away first
+        match ending {
+            Ending::KeepAlive => {}
+            Ending::Close if self.bufs.read.start == self.bufs.read.end => {
+                let _ = self.conn.stream.shutdown(Shutdown::Write);
+            }
+            Ending::Close | Ending::Linger => self.close_gracefully(),
+        }
+        Written {
+            persistence,
+            status,
+            sent,
         }
     }
 

@@ -29,6 +29,19 @@ pub fn format(t: SystemTime) -> String {
     )
 }
 
+/// `2026-11-25T09:05:38Z`, for log lines: RFC 3339 in UTC, whole seconds.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    let secs = unix_seconds(t);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Parses any of the three HTTP date formats; `None` for anything else (callers then ignore
 /// the field, as RFC 9110 §13.1.3 says).
 pub fn parse(s: &str) -> Option<SystemTime> {
@@ -105,6 +118,7 @@ mod tests {
         assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
         assert_eq!(parse("Sun Nov  6 08:49:37 1994"), Some(t));
         assert_eq!(format(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(format_rfc3339(t), "1994-11-06T08:49:37Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(format(leap), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(parse(&format(leap)), Some(leap));
