@@ -160,23 +160,29 @@ impl Response {
     /// Returns the number of body bytes sent.
     pub fn write_to(
         mut self,
-        out: &mut impl Write,
+        out: &mut impl Sink,
         buf: &mut Vec<u8>,
         head_only: bool,
         persistence: Persistence,
     ) -> io::Result<u64> {
         buf.clear();
         self.write_head(buf, persistence);
+        let head_len = buf.len() as u64;
         let send_body = !head_only && !self.status.forbids_body();
-        if let (true, Body::Bytes(bytes)) = (send_body, &self.body) {
-            buf.extend_from_slice(bytes);
+        match (send_body, &mut self.body) {
+            (true, Body::Bytes(bytes)) => buf.extend_from_slice(bytes),
+            (true, Body::File { file, start, len }) if *len <= SMALL_FILE_BYTES => {
+                // one write for head and body beats a write plus a sendfile for small files
+                read_into(file, *start, *len, buf)?;
+                self.body = Body::Empty;
+            }
+            _ => {}
         }
         out.write_all(buf)?;
-        let sent = match (send_body, &mut self.body) {
-            (false, _) | (true, Body::Empty) => 0,
-            (true, Body::Bytes(b)) => b.len() as u64,
-            (true, Body::File { file, start, len }) => send_file(file, *start, *len, out)?,
-        };
+        let mut sent = buf.len() as u64 - head_len;
+        if let (true, Body::File { file, start, len }) = (send_body, &self.body) {
+            sent += out.send_file(file, *start, *len)?;
+        }
         out.flush()?;
         Ok(sent)
     }
@@ -208,21 +214,50 @@ impl Response {
     }
 }
 
-/// Streams `len` bytes of `file` from `start`: `io::copy` from a `File` to a `TcpStream` is
-/// `sendfile` on Linux. Kept out of line: the fallback copy buffer lives on the stack, and
-/// connections that never send a file should not keep those pages resident.
-#[inline(never)]
-fn send_file(file: &mut File, start: u64, len: u64, out: &mut impl Write) -> io::Result<u64> {
+/// Files up to this size are read into the response buffer and sent with the head.
+const SMALL_FILE_BYTES: u64 = 64 * 1024;
+
+/// Appends exactly `len` bytes of `file` from `start` to `buf`.
+fn read_into(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    // always: a handler may have read the file already (to hash it)
     file.seek(SeekFrom::Start(start))?;
-    let copied = io::copy(&mut file.take(len), out)?;
-    if copied != len {
-        // the file shrank under us: the promised length can no longer be kept
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "file shrank while sending",
-        ));
+    let read = file.take(len).read_to_end(buf)?;
+    if read as u64 != len {
+        return Err(file_shrank());
     }
-    Ok(copied)
+    Ok(())
+}
+
+/// Where a response is written: a byte sink that may also have a faster way to send a file
+/// (`sendfile` for a socket, in `connection.rs`).
+pub trait Sink: Write {
+    /// Sends exactly `len` bytes of `file` from byte `start`; a file that turns out shorter is
+    /// `UnexpectedEof`. The default copies through a heap buffer.
+    fn send_file(&mut self, file: &File, start: u64, len: u64) -> io::Result<u64> {
+        let mut file = file;
+        file.seek(SeekFrom::Start(start))?;
+        // on the heap: a stack buffer would stay resident in the connection thread's stack
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            match file.read(&mut chunk[..want])? {
+                0 => return Err(file_shrank()),
+                n => {
+                    self.write_all(&chunk[..n])?;
+                    left -= n as u64;
+                }
+            }
+        }
+        Ok(len)
+    }
+}
+
+impl Sink for Vec<u8> {}
+
+/// The promised `Content-Length` can no longer be kept.
+pub fn file_shrank() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending")
 }
 
 fn push_field(buf: &mut Vec<u8>, name: &str, value: &str) {
