@@ -316,8 +316,14 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 /// scanner per request; the caller bounds the time (header timeout).
 #[derive(Debug, Default)]
 pub struct HeadScanner {
+    /// Bytes already searched for the blank line.
     scanned: usize,
-    line_checked: bool,
+    /// Where the request line starts (after empty lines), as far as known.
+    line_start: usize,
+    /// Bytes of the request line already searched for its LF.
+    line_scanned: usize,
+    /// The request line's LF has arrived: its length can no longer change.
+    line_done: bool,
 }
 
 impl HeadScanner {
@@ -330,9 +336,21 @@ impl HeadScanner {
         // an empty line may straddle the previous read: look back 2 bytes
         let found = find_head_end(buf, self.scanned.saturating_sub(2)).is_some();
         self.scanned = buf.len();
-        let check_line = !self.line_checked && buf.len() > limits.max_request_line_bytes;
-        if found || check_line || buf.len() >= limits.max_head_bytes {
-            self.line_checked |= check_line;
+        if !self.line_done {
+            // the same test as parse_head's, kept incremental so slow clients cost O(n)
+            while buf[self.line_start..].starts_with(b"\r\n") {
+                self.line_start += 2;
+            }
+            let from = self.line_scanned.max(self.line_start);
+            self.line_done = buf[from..].contains(&b'\n');
+            self.line_scanned = buf.len();
+            let line = &buf[self.line_start..];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !self.line_done && line.len() > limits.max_request_line_bytes {
+                return Err(ParseError::RequestLineTooLong);
+            }
+        }
+        if found || buf.len() >= limits.max_head_bytes {
             parse_head(buf, limits)
         } else {
             Ok(Parsed::Partial)
@@ -607,6 +625,33 @@ mod tests {
         }
         assert_eq!(scanner.poll(input, &Limits::default()), parse(input));
         assert!(matches!(parse(input), Ok(Parsed::Complete((_, n))) if n == input.len()));
+    }
+
+    #[test]
+    fn scanner_rechecks_the_line_until_its_lf_arrives() {
+        // found by fuzzing: a check that passed once (after empty lines, or on a trailing CR)
+        // must not let the line grow past the limit later
+        let limits = Limits {
+            max_request_line_bytes: 64,
+            max_head_bytes: 256,
+            ..Limits::default()
+        };
+        let mut with_cr = vec![b'G'; 64];
+        with_cr.push(b'\r');
+        with_cr.extend([b'G'; 35]);
+        let mut after_empty = b"\r\n".to_vec();
+        after_empty.extend([b'G'; 100]);
+        for input in [with_cr, after_empty] {
+            let mut scanner = HeadScanner::default();
+            let verdict = (1..=input.len())
+                .map(|end| scanner.poll(&input[..end], &limits))
+                .find(|v| v.is_err());
+            assert_eq!(verdict, Some(Err(ParseError::RequestLineTooLong)));
+            assert_eq!(
+                parse_head(&input, &limits),
+                Err(ParseError::RequestLineTooLong)
+            );
+        }
     }
 
     #[test]
