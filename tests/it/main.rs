@@ -1,6 +1,7 @@
 //! Integration tests: each test starts the real binary on an ephemeral loopback port with a
 //! fresh directory and talks to it over real sockets.
 
+mod differential;
 mod files;
 mod protocol;
 mod routes;

@@ -50,13 +50,21 @@ impl TestServer {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some((_, addr)) = line.split_once("listening on ") {
-                    let _ = addr_tx.send(addr.trim().parse::<SocketAddr>().expect("address in log"));
+                    let _ =
+                        addr_tx.send(addr.trim().parse::<SocketAddr>().expect("address in log"));
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("server logs its address");
-        TestServer { child, addr, dir, log }
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server logs its address");
+        TestServer {
+            child,
+            addr,
+            dir,
+            log,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -162,14 +170,24 @@ fn read_response_to(stream: &mut TcpStream, head_only: bool) -> RawResponse {
     while !head.ends_with(b"\r\n\r\n") {
         match stream.read(&mut byte) {
             Ok(1) => head.push(byte[0]),
-            Ok(_) => panic!("connection closed mid-head after {:?}", String::from_utf8_lossy(&head)),
-            Err(e) => panic!("reading head after {:?}: {e}", String::from_utf8_lossy(&head)),
+            Ok(_) => panic!(
+                "connection closed mid-head after {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+            Err(e) => panic!(
+                "reading head after {:?}: {e}",
+                String::from_utf8_lossy(&head)
+            ),
         }
     }
     let head = String::from_utf8(head).expect("ASCII head");
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -177,10 +195,19 @@ fn read_response_to(stream: &mut TcpStream, head_only: bool) -> RawResponse {
             (n.to_owned(), v.trim().to_owned())
         })
         .collect();
-    let mut response = RawResponse { status, head, headers, body: Vec::new() };
+    let mut response = RawResponse {
+        status,
+        head,
+        headers,
+        body: Vec::new(),
+    };
     let no_body = head_only || status == 204 || status == 304 || status < 200;
     if !no_body {
-        let len: usize = response.header("content-length").expect("Content-Length").parse().unwrap();
+        let len: usize = response
+            .header("content-length")
+            .expect("Content-Length")
+            .parse()
+            .unwrap();
         response.body = vec![0; len];
         stream.read_exact(&mut response.body).expect("body");
     }
@@ -191,7 +218,11 @@ fn read_response_to(stream: &mut TcpStream, head_only: bool) -> RawResponse {
 pub fn assert_closed(stream: &mut TcpStream) {
     let mut rest = Vec::new();
     match stream.read_to_end(&mut rest) {
-        Ok(_) => assert!(rest.is_empty(), "unexpected bytes before close: {:?}", String::from_utf8_lossy(&rest)),
+        Ok(_) => assert!(
+            rest.is_empty(),
+            "unexpected bytes before close: {:?}",
+            String::from_utf8_lossy(&rest)
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         Err(e) => panic!("connection not closed: {e}"),
     }
