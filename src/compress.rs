@@ -70,7 +70,9 @@ impl Gzip {
         // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unknown
         out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         self.deflate.reset();
-        out.reserve(input.len() / 2 + 64);
+        // deflate's worst case is a little over the input (stored blocks): reserve that once.
+        // Growing by doubling instead made compress_vec zero ever larger spare capacity.
+        out.reserve(input.len() + input.len() / 8 + 64);
         loop {
             let consumed = self.deflate.total_in() as usize;
             let status = self
@@ -79,7 +81,7 @@ impl Gzip {
                 .expect("deflate of an in-memory buffer cannot fail");
             match status {
                 Status::StreamEnd => break,
-                Status::Ok | Status::BufError => out.reserve(out.capacity().max(64)),
+                Status::Ok | Status::BufError => out.reserve(4096),
             }
         }
         let mut crc = Crc::new();

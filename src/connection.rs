@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
+use rustix::io::Errno;
+use rustix::net::SendFlags;
 
 use crate::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing};
 use crate::compress::{Gzip, accepts_gzip};
@@ -576,8 +578,27 @@ impl std::fmt::Display for Escaped<'_> {
 
 /// Files go to the socket with `sendfile(2)`: no copy through user space. (std's `io::copy`
 /// from a `File` to a `TcpStream` does not do this here; strace shows 8 KiB read/write pairs.)
+/// The head goes first with `MSG_MORE`, so that head and the start of the file share packets.
 impl response::Sink for &TcpStream {
-    fn send_file(&mut self, file: &std::fs::File, start: u64, len: u64) -> io::Result<u64> {
+    fn send_file(
+        &mut self,
+        mut head: &[u8],
+        file: &std::fs::File,
+        start: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        let more = if len > 0 {
+            SendFlags::MORE
+        } else {
+            SendFlags::empty()
+        };
+        while !head.is_empty() {
+            match rustix::net::send(*self, head, SendFlags::NOSIGNAL | more) {
+                Ok(n) => head = &head[n..],
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut offset = start;
         let end = start + len;
         while offset < end {
@@ -586,7 +607,7 @@ impl response::Sink for &TcpStream {
             match rustix::fs::sendfile(*self, file, Some(&mut offset), count) {
                 Ok(0) => return Err(response::file_shrank()),
                 Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => {}
+                Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
         }

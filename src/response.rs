@@ -159,7 +159,7 @@ impl Response {
     /// `write_all`, then streams a file body. `head_only` is for HEAD: same head, no body.
     /// Returns the number of body bytes sent.
     pub fn write_to(
-        mut self,
+        self,
         out: &mut impl Sink,
         buf: &mut Vec<u8>,
         head_only: bool,
@@ -169,20 +169,15 @@ impl Response {
         self.write_head(buf, persistence);
         let head_len = buf.len() as u64;
         let send_body = !head_only && !self.status.forbids_body();
-        match (send_body, &mut self.body) {
+        match (send_body, &self.body) {
             (true, Body::Bytes(bytes)) => buf.extend_from_slice(bytes),
-            (true, Body::File { file, start, len }) if *len <= SMALL_FILE_BYTES => {
-                // one write for head and body beats a write plus a sendfile for small files
-                read_into(file, *start, *len, buf)?;
-                self.body = Body::Empty;
+            (true, Body::File { file, start, len }) => {
+                return out.send_file(buf, file, *start, *len);
             }
             _ => {}
         }
         out.write_all(buf)?;
-        let mut sent = buf.len() as u64 - head_len;
-        if let (true, Body::File { file, start, len }) = (send_body, &self.body) {
-            sent += out.send_file(file, *start, *len)?;
-        }
+        let sent = buf.len() as u64 - head_len;
         out.flush()?;
         Ok(sent)
     }
@@ -214,26 +209,14 @@ impl Response {
     }
 }
 
-/// Files up to this size are read into the response buffer and sent with the head.
-const SMALL_FILE_BYTES: u64 = 64 * 1024;
-
-/// Appends exactly `len` bytes of `file` from `start` to `buf`.
-fn read_into(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-    // always: a handler may have read the file already (to hash it)
-    file.seek(SeekFrom::Start(start))?;
-    let read = file.take(len).read_to_end(buf)?;
-    if read as u64 != len {
-        return Err(file_shrank());
-    }
-    Ok(())
-}
-
 /// Where a response is written: a byte sink that may also have a faster way to send a file
 /// (`sendfile` for a socket, in `connection.rs`).
 pub trait Sink: Write {
-    /// Sends exactly `len` bytes of `file` from byte `start`; a file that turns out shorter is
-    /// `UnexpectedEof`. The default copies through a heap buffer.
-    fn send_file(&mut self, file: &File, start: u64, len: u64) -> io::Result<u64> {
+    /// Sends `head`, then exactly `len` bytes of `file` from byte `start`; a file that turns
+    /// out shorter is `UnexpectedEof`. Returns the number of file bytes sent. The default
+    /// copies through a heap buffer.
+    fn send_file(&mut self, head: &[u8], file: &File, start: u64, len: u64) -> io::Result<u64> {
+        self.write_all(head)?;
         let mut file = file;
         file.seek(SeekFrom::Start(start))?;
         // on the heap: a stack buffer would stay resident in the connection thread's stack
@@ -249,6 +232,7 @@ pub trait Sink: Write {
                 }
             }
         }
+        self.flush()?;
         Ok(len)
     }
 }
