@@ -28,6 +28,9 @@ use crate::router;
 /// What every connection shares: limits, the file root, and the shutdown switch.
 #[derive(Debug)]
 pub struct Context {
+    /// Accepted sockets come with `TCP_NODELAY` and the idle and write timeouts already set
+    /// (inherited from the listener).
+    pub accepted_inherit_options: bool,
     pub limits: Limits,
     pub files: Option<FileRoot>,
     pub shutdown: ShutdownSignal,
@@ -275,9 +278,14 @@ struct Connection<'a> {
 /// Serves one connection until it closes. Never panics on client input; I/O errors end the
 /// connection.
 pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buffers) {
-    // one write per response: Nagle would hold a small response for the client's delayed ACK
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(ctx.limits.io_timeout));
+    let read_timeout = if ctx.accepted_inherit_options {
+        Some(ctx.limits.idle_timeout)
+    } else {
+        // one write per response: Nagle would hold a small response for the client's delayed ACK
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(ctx.limits.io_timeout));
+        None
+    };
     let (id, conn) = ctx.shutdown.register(stream);
     debug!("{peer} connected");
     let mut conn = Connection {
@@ -285,7 +293,7 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
         peer: peer.to_string(),
         ctx,
         bufs,
-        read_timeout: None,
+        read_timeout,
     };
     conn.run();
     ctx.shutdown.unregister(id);
