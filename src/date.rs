@@ -29,17 +29,29 @@ pub fn format(t: SystemTime) -> String {
     )
 }
 
-/// `2026-11-25T09:05:38Z`, for log lines: RFC 3339 in UTC, whole seconds.
-pub fn format_rfc3339(t: SystemTime) -> String {
+/// `2026-11-25T09:05:38Z`, for log lines: RFC 3339 in UTC, whole seconds. Written digit by
+/// digit into an array: log formatting runs on every connection thread, and the deepest stack
+/// page it touches stays resident in each of them.
+pub fn rfc3339(t: SystemTime) -> [u8; 20] {
     let secs = unix_seconds(t);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let fields = [
+        (0, 4, y.clamp(0, 9999) as u64),
+        (5, 2, u64::from(m)),
+        (8, 2, u64::from(d)),
+        (11, 2, rem / 3600),
+        (14, 2, rem / 60 % 60),
+        (17, 2, rem % 60),
+    ];
+    for (at, width, mut value) in fields {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out
 }
 
 /// Parses any of the three HTTP date formats; `None` for anything else (callers then ignore
@@ -110,6 +122,10 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 mod tests {
     use super::*;
 
+    fn leap_day() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(951_782_400)
+    }
+
     #[test]
     fn round_trip_and_formats() {
         let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
@@ -118,7 +134,8 @@ mod tests {
         assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
         assert_eq!(parse("Sun Nov  6 08:49:37 1994"), Some(t));
         assert_eq!(format(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(format_rfc3339(t), "1994-11-06T08:49:37Z");
+        assert_eq!(&rfc3339(t), b"1994-11-06T08:49:37Z");
+        assert_eq!(&rfc3339(leap_day()), b"2000-02-29T00:00:00Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(format(leap), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(parse(&format(leap)), Some(leap));

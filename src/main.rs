@@ -49,18 +49,19 @@ fn main() {
     let log_output = BufferedStderr::default();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Pipe(Box::new(log_output.clone())))
-        // the default format passes every message through an indenting writer and a calendar
-        // library; this one is cheap and shallow, which matters because every connection thread
-        // logs and keeps the deepest stack page it ever touched
+        // The default format passes every message through an indenting writer and a calendar
+        // library. This one writes the parts as bytes and formats only the message: every
+        // connection thread logs, and keeps the deepest stack page it has ever touched.
         .format(|out, record| {
-            writeln!(
-                out,
-                "[{} {} {}] {}",
-                http_server::date::format_rfc3339(std::time::SystemTime::now()),
-                record.level(),
-                record.target(),
-                record.args()
-            )
+            out.write_all(b"[")?;
+            out.write_all(&http_server::date::rfc3339(std::time::SystemTime::now()))?;
+            out.write_all(b" ")?;
+            out.write_all(record.level().as_str().as_bytes())?;
+            out.write_all(b" ")?;
+            out.write_all(record.target().as_bytes())?;
+            out.write_all(b"] ")?;
+            out.write_fmt(*record.args())?;
+            out.write_all(b"\n")
         })
         .init();
     let flusher = log_output.clone();
