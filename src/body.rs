@@ -7,6 +7,7 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 
 use crate::config::Limits;
+use crate::parse::is_token_byte;
 use crate::request::{RequestHead, Version};
 use crate::response::StatusCode;
 
@@ -204,7 +205,11 @@ enum ChunkedState {
         size: u64,
         digits: u32,
     },
-    /// After the size: BWS and extensions, ignored up to CR.
+    /// Whitespace after the size (BWS before `;`, or before the CR as hyper allows).
+    SizeWs {
+        size: u64,
+    },
+    /// A chunk extension: ignored up to CR.
     Extension {
         size: u64,
     },
@@ -218,10 +223,15 @@ enum ChunkedState {
     DataLf,
     /// At the start of a trailer line, or of the final empty line.
     TrailerStart,
+    TrailerName,
+    /// A trailer field's value: read and dropped.
     TrailerLine,
     TrailerLf,
     EndLf,
     Done,
+    /// A framing error was seen; every later read repeats it, so that nothing after the bad
+    /// byte is ever taken for body or for the next request.
+    Failed(BodyError),
 }
 
 /// Decodes `Transfer-Encoding: chunked` (RFC 9112 §7.1): extensions are ignored, trailers read
@@ -264,16 +274,28 @@ impl<R: BufRead> ChunkedReader<R> {
 
     /// Advances the state machine over one metadata byte.
     fn step(&mut self, b: u8) -> Result<(), BodyError> {
+        let next = self.next_state(b);
+        self.state = match next {
+            Ok(state) => state,
+            Err(e) => ChunkedState::Failed(e),
+        };
+        next.map(|_| ())
+    }
+
+    // chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+    // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+    // trailer-section = *( field-line CRLF )                           (RFC 9112 §7.1)
+    fn next_state(&mut self, b: u8) -> Result<ChunkedState, BodyError> {
         use ChunkedState::*;
         self.line_bytes += 1;
         if self.line_bytes > self.max_line_bytes {
             return Err(BodyError::ChunkLineTooLong);
         }
-        self.state = match (self.state, b) {
+        Ok(match (self.state, b) {
             (Size { size, digits }, b) if b.is_ascii_hexdigit() => {
                 if digits == 15 {
-                    // 16 hex digits could overflow u64; no sane body is that large
-                    return Err(BodyError::TooLarge);
+                    // 16 hex digits could overflow u64: a malformed size, not a large body
+                    return Err(BodyError::BadChunk);
                 }
                 let d = (b as char).to_digit(16).expect("checked hex digit");
                 Size {
@@ -282,8 +304,9 @@ impl<R: BufRead> ChunkedReader<R> {
                 }
             }
             (Size { digits: 0, .. }, _) => return Err(BodyError::BadChunk),
-            (Size { size, .. }, b'\r') => SizeLf { size },
-            (Size { size, .. }, b';' | b' ' | b'\t') => Extension { size },
+            (Size { size, .. } | SizeWs { size }, b'\r') => SizeLf { size },
+            (Size { size, .. } | SizeWs { size }, b' ' | b'\t') => SizeWs { size },
+            (Size { size, .. } | SizeWs { size }, b';') => Extension { size },
             (Extension { size }, b'\r') => SizeLf { size },
             (Extension { size }, b) if is_text(b) => Extension { size },
             (SizeLf { size }, b'\n') => {
@@ -305,8 +328,10 @@ impl<R: BufRead> ChunkedReader<R> {
             }
             (TrailerStart, b'\r') => EndLf,
             (EndLf, b'\n') => Done,
+            (TrailerStart | TrailerName, b) if is_token_byte(b) => TrailerName,
+            (TrailerName, b':') => TrailerLine,
             (TrailerLine, b'\r') => TrailerLf,
-            (TrailerStart | TrailerLine, b) if is_text(b) => TrailerLine,
+            (TrailerLine, b) if is_text(b) => TrailerLine,
             (TrailerLf, b'\n') => {
                 self.trailer_bytes += self.line_bytes;
                 if self.trailer_bytes > self.max_trailer_bytes {
@@ -316,8 +341,7 @@ impl<R: BufRead> ChunkedReader<R> {
                 TrailerStart
             }
             _ => return Err(BodyError::BadChunk),
-        };
-        Ok(())
+        })
     }
 }
 
@@ -329,6 +353,9 @@ fn is_text(b: u8) -> bool {
 impl<R: BufRead> Read for ChunkedReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
+            if let ChunkedState::Failed(e) = self.state {
+                return Err(e.into_io());
+            }
             if self.state == ChunkedState::Done || out.is_empty() {
                 return Ok(0);
             }
@@ -476,6 +503,7 @@ mod tests {
                 b"0123456789",
             ),
             (b"3 ;ext\r\nabc\r\n0\r\n\r\n", b"abc"),
+            (b"3 \t\r\nabc\r\n0\r\n\r\n", b"abc"),
             (
                 b"0003\r\nabc\r\n0\r\nExpires: never\r\nX: y\r\n\r\n",
                 b"abc",
@@ -508,7 +536,12 @@ mod tests {
             (b"5\r\nhello\n0\r\n\r\n", BadChunk),
             (b"3;a\0b\r\nabc\r\n0\r\n\r\n", BadChunk),
             (b"0\r\nX: y\n\r\n", BadChunk),
-            (b"ffffffffffffffffff\r\n", TooLarge),
+            (b"ffffffffffffffffff\r\n", BadChunk),
+            (b"5 6\r\nhello\r\n0\r\n\r\n", BadChunk),
+            (b"1z\r\nA\r\n0\r\n\r\n", BadChunk),
+            (b"0\r\nno-colon\r\n\r\n", BadChunk),
+            (b"0\r\nX: y\r\n folded\r\n\r\n", BadChunk),
+            (b"0\r\n: empty-name\r\n\r\n", BadChunk),
             (b"40000001\r\n", TooLarge),
         ];
         for (input, want) in cases {
@@ -529,6 +562,19 @@ mod tests {
             decode(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", &small).0,
             Err(TooLarge)
         );
+    }
+
+    #[test]
+    fn chunked_errors_are_sticky() {
+        // found in review: after a bad byte the decoder must not resync on what follows
+        let mut source = &b"1z\r\nA\r\n0\r\n\r\nGET / HTTP/1.1\r\n"[..];
+        let mut reader = ChunkedReader::new(&mut source, &Limits::default());
+        let mut out = [0u8; 16];
+        for _ in 0..3 {
+            let err = reader.read(&mut out).unwrap_err();
+            assert_eq!(BodyError::from_io(&err), Some(BodyError::BadChunk));
+        }
+        assert!(!reader.is_done());
     }
 
     #[test]

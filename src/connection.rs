@@ -100,8 +100,11 @@ pub struct Buffers {
 const READ_BUF_BYTES: usize = 256;
 /// Buffers that grew past this are given back once their request is done.
 const KEEP_BUF_BYTES: usize = 64 * 1024;
-/// How much of an unread body we read and discard to keep a connection; beyond it we close.
+/// How much of an unread body we read and discard to keep a connection (or before closing,
+/// so that our response is not destroyed by an RST); beyond it we close.
 const DRAIN_BYTES: u64 = 64 * 1024;
+/// How long that draining may take at most.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Unconsumed bytes from the socket: `data[start..end]`. `data` is zero-initialised once and
 /// only grows when a head does not fit.
@@ -207,37 +210,48 @@ impl BufRead for BodySource<'_> {
 }
 
 /// A body reader picked by the framing.
-enum BodyReader<'a> {
+enum Framed<'a> {
     None,
     Length(LengthReader<BodySource<'a>>),
     Chunked(ChunkedReader<BodySource<'a>>),
 }
 
+/// The request body as handlers read it; remembers whether reading it ever failed, after which
+/// nothing more is read from the connection.
+struct BodyReader<'a> {
+    framed: Framed<'a>,
+    failed: bool,
+}
+
 impl BodyReader<'_> {
     fn is_done(&self) -> bool {
-        match self {
-            BodyReader::None => true,
-            BodyReader::Length(r) => r.remaining() == 0,
-            BodyReader::Chunked(r) => r.is_done(),
+        match &self.framed {
+            Framed::None => true,
+            Framed::Length(r) => r.remaining() == 0,
+            Framed::Chunked(r) => r.is_done(),
         }
     }
 
     fn continue_pending(&self) -> bool {
-        match self {
-            BodyReader::None => false,
-            BodyReader::Length(r) => r.get_ref().continue_pending,
-            BodyReader::Chunked(r) => r.get_ref().continue_pending,
+        match &self.framed {
+            Framed::None => false,
+            Framed::Length(r) => r.get_ref().continue_pending,
+            Framed::Chunked(r) => r.get_ref().continue_pending,
         }
     }
 }
 
 impl Read for BodyReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        match self {
-            BodyReader::None => Ok(0),
-            BodyReader::Length(r) => r.read(out),
-            BodyReader::Chunked(r) => r.read(out),
-        }
+        let result = match &mut self.framed {
+            Framed::None => Ok(0),
+            Framed::Length(r) => r.read(out),
+            Framed::Chunked(r) => r.read(out),
+        };
+        self.failed |= result
+            .as_ref()
+            .is_err_and(|e| e.kind() != io::ErrorKind::Interrupted);
+        result
     }
 }
 
@@ -451,17 +465,24 @@ impl Connection<'_> {
             stream: &self.conn.stream,
             continue_pending: expects_continue,
         };
-        let mut body = match framing {
-            BodyFraming::None => BodyReader::None,
-            BodyFraming::Length(n) => BodyReader::Length(LengthReader::new(source, n)),
-            BodyFraming::Chunked => BodyReader::Chunked(ChunkedReader::new(source, limits)),
+        let framed = match framing {
+            BodyFraming::None => Framed::None,
+            BodyFraming::Length(n) => Framed::Length(LengthReader::new(source, n)),
+            BodyFraming::Chunked => Framed::Chunked(ChunkedReader::new(source, limits)),
+        };
+        let mut body = BodyReader {
+            framed,
+            failed: false,
         };
         let mut response = router::route(head, &mut body, self.ctx.files.as_ref());
         if !body.is_done() {
-            // RFC 9110 §10.1.1: a client still waiting for 100 may send nothing; else a small
-            // rest is read and dropped so the connection can serve the next request
-            let drained = !body.continue_pending()
-                && discard(&mut body, &mut self.bufs.write, DRAIN_BYTES).is_ok()
+            // A body that failed (bad framing, a stall, the client gone) leaves our place in
+            // the stream unknown. A client still waiting for 100 may send nothing at all
+            // (RFC 9110 §10.1.1). Otherwise a small rest is read and dropped, within a time
+            // limit, so that the connection can serve the next request.
+            let drained = !body.failed
+                && !body.continue_pending()
+                && discard(&mut body, &mut self.bufs.write, DRAIN_BYTES, DRAIN_TIME).is_ok()
                 && body.is_done();
             if !drained {
                 ending = Ending::Linger;
@@ -543,16 +564,23 @@ impl Connection<'_> {
         let mut stream = &self.conn.stream;
         let _ = stream.shutdown(Shutdown::Write);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-        let _ = discard(&mut stream, &mut self.bufs.write, 64 * 1024);
+        let _ = discard(&mut stream, &mut self.bufs.write, DRAIN_BYTES, DRAIN_TIME);
     }
 }
 
-/// Reads and drops up to `limit` bytes, until EOF, an error or the limit. `scratch` is heap
-/// space the caller has anyway: a stack buffer would stay resident in every thread's stack.
-fn discard(reader: &mut impl Read, scratch: &mut Vec<u8>, limit: u64) -> io::Result<()> {
+/// Reads and drops up to `limit` bytes, until EOF, an error, the limit or `time` has passed
+/// (a client dripping bytes must not hold the thread). `scratch` is heap space the caller has
+/// anyway: a stack buffer would stay resident in every thread's stack.
+fn discard(
+    reader: &mut impl Read,
+    scratch: &mut Vec<u8>,
+    limit: u64,
+    time: Duration,
+) -> io::Result<()> {
+    let deadline = Instant::now() + time;
     scratch.resize(scratch.len().max(8 * 1024), 0);
     let mut left = limit;
-    while left > 0 {
+    while left > 0 && Instant::now() < deadline {
         let want = scratch
             .len()
             .min(usize::try_from(left).unwrap_or(usize::MAX));

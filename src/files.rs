@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
@@ -31,6 +32,8 @@ pub enum FileError {
     IsDirectory,
     /// The uploaded body does not match its `Content-Digest`.
     DigestMismatch,
+    /// The target changed while the body was read, so `If-Match` (or the like) no longer holds.
+    PreconditionFailed,
     Io(io::Error),
 }
 
@@ -43,6 +46,7 @@ impl FileError {
                 StatusCode::FORBIDDEN
             }
             FileError::NoParent | FileError::IsDirectory => StatusCode::CONFLICT,
+            FileError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             FileError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +63,7 @@ impl fmt::Display for FileError {
             FileError::NoParent => f.write_str("parent directory does not exist"),
             FileError::IsDirectory => f.write_str("is a directory"),
             FileError::DigestMismatch => f.write_str("body does not match Content-Digest"),
+            FileError::PreconditionFailed => f.write_str("precondition failed"),
             FileError::Io(e) => write!(f, "i/o error: {e}"),
         }
     }
@@ -310,11 +315,16 @@ impl FileRoot {
     /// temporary in the same directory is written, synced, checked against `expected_sha256`,
     /// then renamed over the target and the directory synced. On any error the temporary is
     /// removed and the old file, if any, is untouched.
+    ///
+    /// `still_wanted` sees the target as it is right before the rename (its metadata, or `None`
+    /// when absent) and may refuse with `PreconditionFailed`: conditional uploads are checked
+    /// again at the moment they land, not only before their body was read.
     pub fn store(
         &self,
         target: &Path,
         body: &mut dyn Read,
         expected_sha256: Option<[u8; 32]>,
+        still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
     ) -> Result<Stored, FileError> {
         let dir = target.parent().expect("upload targets have a parent");
         let temp = TempFile::create(dir)?;
@@ -338,10 +348,38 @@ impl FileRoot {
             return Err(FileError::DigestMismatch);
         }
         temp.file.sync_all()?;
-        temp.persist(target)?;
+        {
+            // one check-and-rename at a time, so that two uploads with the same If-Match
+            // cannot both pass before either lands
+            let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
+            let current = fs::metadata(target).ok().filter(fs::Metadata::is_file);
+            if !still_wanted(current.as_ref()) {
+                return Err(FileError::PreconditionFailed);
+            }
+            temp.persist(target)?;
+        }
         // the rename itself is durable only once the directory is synced
         File::open(dir)?.sync_all()?;
         Ok(Stored { len, sha256 })
+    }
+}
+
+/// Serialises the last step of every upload (see `FileRoot::store`).
+static COMMIT: Mutex<()> = Mutex::new(());
+
+/// Temporaries of uploads in progress, so that a shutdown that cannot wait for them can still
+/// remove them.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the temporaries of uploads still in progress; for the end of a shutdown, when their
+/// connections will not finish.
+pub fn remove_unfinished_uploads() {
+    for path in IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+    {
+        let _ = fs::remove_file(path);
     }
 }
 
@@ -364,6 +402,10 @@ impl TempFile {
                 .open(&path)
             {
                 Ok(file) => {
+                    IN_FLIGHT
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(path.clone());
                     return Ok(TempFile {
                         path,
                         file,
@@ -388,6 +430,10 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.persisted {
             let _ = fs::remove_file(&self.path);
+        }
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = in_flight.iter().position(|p| *p == self.path) {
+            in_flight.swap_remove(i);
         }
     }
 }

@@ -99,8 +99,11 @@ fn serve_file(file: std::fs::File, meta: &Metadata, head: &RequestHead) -> Respo
         }
         Precondition::Failed => return precondition_failed(),
     }
+    // RFC 9110 §14.2: range handling is defined for GET only; HEAD ignores Range
     let range = match head.headers.get("range") {
-        Some(value) if if_range_holds(head, &validators) => parse_range(value, len),
+        Some(value) if head.method == Method::Get && if_range_holds(head, &validators) => {
+            parse_range(value, len)
+        }
         _ => RangeRequest::Full,
     };
     let (mut response, start, body_len) = match range {
@@ -285,7 +288,15 @@ pub fn put_file(
             Some(Ok(digest)) => digest,
             None => None,
         };
-        let stored = root.store(&target, body, expected)?;
+        // the preconditions again, at the moment the upload lands
+        let still_wanted = |current: Option<&Metadata>| {
+            let validators = current.map(Validators::of);
+            !matches!(
+                check_preconditions(head, validators.as_ref()),
+                Precondition::Failed
+            )
+        };
+        let stored = root.store(&target, body, expected, &still_wanted)?;
         let status = if head.method == Method::Put && existing.is_some() {
             StatusCode::NO_CONTENT
         } else {

@@ -125,7 +125,12 @@ static TOKEN: [bool; 256] = {
 };
 
 fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| TOKEN[b as usize])
+    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+}
+
+/// Whether `b` is a `tchar` (field names, methods, trailer names).
+pub fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
 /// Parses one request head from the start of `buf`.
@@ -333,9 +338,6 @@ impl HeadScanner {
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Parsed<(RequestHead, usize)>, ParseError> {
-        // an empty line may straddle the previous read: look back 2 bytes
-        let found = find_head_end(buf, self.scanned.saturating_sub(2)).is_some();
-        self.scanned = buf.len();
         if !self.line_done {
             // the same test as parse_head's, kept incremental so slow clients cost O(n)
             while buf[self.line_start..].starts_with(b"\r\n") {
@@ -350,6 +352,11 @@ impl HeadScanner {
                 return Err(ParseError::RequestLineTooLong);
             }
         }
+        // an empty line may straddle the previous read: look back 2 bytes; empty lines before
+        // the request line are no head end, or each of them would cost a full parse
+        let from = self.scanned.saturating_sub(2).max(self.line_start);
+        let found = find_head_end(buf, from).is_some();
+        self.scanned = buf.len();
         if found || buf.len() >= limits.max_head_bytes {
             parse_head(buf, limits)
         } else {

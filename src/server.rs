@@ -165,8 +165,19 @@ impl Server {
             // accept() gives the peer's address: no getpeername per connection
             let (stream, peer) = match accepted {
                 Ok(conn) => conn,
-                // a signal (our own SIGTERM handler, say): try again, or see the shutdown flag
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // a signal (our own SIGTERM handler, say): try again, or see the shutdown flag;
+                // the listener's read timeout (there for accepted sockets to inherit) also
+                // ends an accept that waited that long
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning on the error
                     error!("accept failed: {e}");
@@ -197,6 +208,8 @@ impl Server {
         let left = shared.active.load(Ordering::SeqCst);
         if left > 0 {
             warn!("grace period over with {left} connections still open");
+            // their uploads will not land: leave no temporary behind
+            crate::files::remove_unfinished_uploads();
         }
         Ok(())
     }
@@ -271,10 +284,17 @@ fn worker(shared: &Shared, first: Job) {
                     return;
                 }
                 drop(parked);
-                // dispatch took our sender just now: its job is on the way
-                match receiver.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
+                // dispatch took our sender just now and its job is on the way, or a shutdown
+                // cleared the list (and then no job comes: our own sender keeps the channel open)
+                loop {
+                    match receiver.recv_timeout(Duration::from_secs(1)) {
+                        Ok(job) => break job,
+                        Err(RecvTimeoutError::Timeout) if !shared.ctx.shutdown.is_started() => {}
+                        Err(_) => match receiver.try_recv() {
+                            Ok(job) => break job,
+                            Err(_) => return,
+                        },
+                    }
                 }
             }
         };

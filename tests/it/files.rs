@@ -896,3 +896,91 @@ fn issue_4_head_has_the_headers_of_get_and_no_body() {
         assert_eq!(head.header("content-length"), Some("9"));
     }
 }
+
+#[test]
+fn issue_4_if_match_is_checked_again_when_the_upload_lands() {
+    // found in review: two uploads with the same If-Match both passed the check made before
+    // their bodies were read, and the slower one overwrote the faster one
+    let server = TestServer::start();
+    fs::write(server.path("doc"), "v0").unwrap();
+    let etag = etag_of(&server, "doc");
+    let mut slow = server.connect();
+    let head = format!(
+        "POST /files/doc HTTP/1.1\r\nHost: x\r\nIf-Match: {etag}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    // the 100 proves the server has checked If-Match and is reading the body
+    assert_eq!(read_response(&mut slow).status, 100);
+    slow.write_all(b"AA").unwrap();
+    let fast = post_with(&server, "/files/doc", &[("If-Match", &etag)], b"BBBBB");
+    assert_eq!(fast.status, 201);
+    slow.write_all(b"AAA").unwrap();
+    assert_eq!(read_response(&mut slow).status, 412);
+    assert_eq!(fs::read(server.path("doc")).unwrap(), b"BBBBB");
+    assert_eq!(temporaries(server.dir()), Vec::<String>::new());
+}
+
+#[test]
+fn issue_4_head_ignores_range() {
+    // RFC 9110 §14.2: range handling is defined for GET only
+    let server = TestServer::start();
+    fs::write(server.path("r.txt"), "0123456789").unwrap();
+    let mut stream = server.connect();
+    stream
+        .write_all(&request(
+            "HEAD",
+            "/files/r.txt",
+            &[("Range", "bytes=0-1")],
+            b"",
+        ))
+        .unwrap();
+    let head = read_head_response(&mut stream);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("10"));
+    assert_eq!(head.header("content-range"), None);
+}
+
+#[test]
+fn issue_3_a_stalled_upload_leaves_no_temporary() {
+    let server = TestServer::with_args(&["--io-timeout", "1"]);
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    assert_eq!(read_response(&mut stream).status, 408);
+    assert!(!server.path("stall").exists());
+    assert_eq!(temporaries(server.dir()), Vec::<String>::new());
+}
+
+#[test]
+fn issue_3_shutdown_removes_temporaries_of_uploads_that_cannot_finish() {
+    // found in review: an upload still running when the grace period ended left its
+    // temporary file behind
+    let mut server = TestServer::with_args(&["--shutdown-grace", "1"]);
+    let mut stream = server.connect();
+    stream
+        .write_all(
+            b"POST /files/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+    assert_eq!(read_response(&mut stream).status, 100);
+    stream.write_all(b"abc").unwrap();
+    let temporaries_during = || temporaries(server.dir()).len();
+    // the temporary exists once the first body bytes are being stored
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while temporaries_during() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary appeared"
+        );
+        std::thread::yield_now();
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(server.wait().success());
+    assert_eq!(temporaries(server.dir()), Vec::<String>::new());
+    assert!(!server.path("slow").exists());
+}
