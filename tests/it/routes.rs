@@ -218,3 +218,86 @@ fn startup_failures_exit_non_zero_with_one_clear_line() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("invalid value"), "{stderr}");
 }
+
+/// The access lines in the server's log so far, waiting (bounded) until there are `n`: lines
+/// are buffered for up to 100 ms.
+fn access_lines(server: &TestServer, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let lines: Vec<String> = server
+            .log()
+            .lines()
+            .filter(|l| l.contains(" access] "))
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= n || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn issue_5_one_access_line_per_request_with_client_bytes_escaped() {
+    let server = TestServer::start();
+    assert_eq!(server.exchange(&get("/echo/a\"b")).body, b"a\"b");
+    assert_eq!(server.exchange(b"BAD\r\n\r\n").status, 400);
+    let lines = access_lines(&server, 2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // [time INFO access] {peer} "{method} {target}" {status} {bytes}B {ms}ms
+    let (_, echo) = lines[0].split_once(" access] 127.0.0.1:").expect("peer");
+    let (port, rest) = echo.split_once(' ').unwrap();
+    assert!(port.parse::<u16>().is_ok(), "{echo}");
+    assert!(
+        rest.starts_with("\"GET /echo/a\\\"b\" 200 3B ") && rest.ends_with("ms"),
+        "{rest}"
+    );
+    assert!(lines[1].contains("\"- -\" 400 "), "{}", lines[1]);
+}
+
+#[test]
+fn issue_5_rust_log_warn_silences_the_access_log() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .args(["--port", &port.to_string(), "--directory"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // no "listening on" line to wait for at this level: retry the connection, bounded
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("server did not start: {e}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(crate::support::READ_TIMEOUT))
+        .unwrap();
+    use std::io::Write;
+    stream.write_all(&get("/echo/quiet")).unwrap();
+    assert_eq!(crate::support::read_response(&mut stream).body, b"quiet");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(stream);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("access") && !stderr.contains("INFO"),
+        "{stderr}"
+    );
+}
