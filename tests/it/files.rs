@@ -984,3 +984,19 @@ fn issue_3_shutdown_removes_temporaries_of_uploads_that_cannot_finish() {
     assert_eq!(temporaries(server.dir()), Vec::<String>::new());
     assert!(!server.path("slow").exists());
 }
+
+#[test]
+fn issue_3_a_device_inside_the_directory_is_404() {
+    let server = TestServer::start();
+    // a character device (like /dev/null) made inside the root; mknod needs root
+    let made = Command::new("mknod")
+        .arg(server.path("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("skipped: mknod is not permitted here");
+        return;
+    }
+    assert_eq!(get_with(&server, "/files/null", &[]).status, 404);
+}

@@ -609,3 +609,15 @@ fn an_idle_listener_logs_no_accept_errors() {
     let log = server.log();
     assert!(!log.contains("accept failed"), "{log}");
 }
+
+#[test]
+fn issue_3_a_connection_cap_above_the_open_files_limit_is_reported() {
+    // the soft limit is raised to the hard one at start-up; a cap beyond that cannot be met
+    let server = TestServer::with_args(&["--max-connections", "100000000"]);
+    assert!(
+        server.log().contains("open files limited to"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.exchange(&get("/")).status, 200);
+}
