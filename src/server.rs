@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -215,7 +215,7 @@ impl Server {
     }
 }
 
-/// 503 for a connection over the cap, then close.
+/// 503 for a connection over the cap (or one no thread could be started for), then close.
 fn refuse(mut stream: TcpStream) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let body = "too many connections, try again later\n";
@@ -236,25 +236,33 @@ fn dispatch(shared: &Arc<Shared>, mut job: Job) {
             Err(mpsc::SendError(back)) => job = back,
         }
     }
+    // the job goes over the channel, not into the closure: if the thread cannot be started,
+    // the connection is still ours to answer
+    let (sender, receiver) = mpsc::sync_channel::<Job>(1);
     let worker_shared = shared.clone();
+    let worker_sender = sender.clone();
     let spawned = thread::Builder::new()
         .name("conn".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || worker(&worker_shared, job));
-    if let Err(e) = spawned {
-        // the job went down with the closure: its socket is closed, which the client sees
-        shared.active.fetch_sub(1, Ordering::SeqCst);
-        error!("cannot start a connection thread: {e}");
+        .spawn(move || worker(&worker_shared, worker_sender, receiver));
+    match spawned {
+        Ok(_) => {
+            let _ = sender.send(job);
+        }
+        Err(e) => {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            error!("cannot start a connection thread: {e}");
+            refuse(job.0);
+        }
     }
 }
 
 /// Serves connections one after another: the first, then whatever `dispatch` hands over
 /// while parked.
-fn worker(shared: &Shared, first: Job) {
+fn worker(shared: &Shared, sender: SyncSender<Job>, receiver: Receiver<Job>) {
     let id = shared.next_thread.fetch_add(1, Ordering::Relaxed);
-    let (sender, receiver) = mpsc::sync_channel::<Job>(1);
     let mut buffers = Buffers::default();
-    let mut job = first;
+    let Ok(mut job) = receiver.recv() else { return };
     loop {
         let (stream, peer) = job;
         let served = catch_unwind(AssertUnwindSafe(|| {
