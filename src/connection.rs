@@ -88,6 +88,18 @@ impl ShutdownSignal {
     }
 }
 
+/// Removes a connection from the shutdown registry when dropped.
+struct Unregister<'a> {
+    signal: &'a ShutdownSignal,
+    id: u64,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.signal.unregister(self.id);
+    }
+}
+
 /// Buffers a connection thread keeps from one connection to the next.
 #[derive(Default)]
 pub struct Buffers {
@@ -301,6 +313,11 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
         None
     };
     let (id, conn) = ctx.shutdown.register(stream);
+    // unregistered even if serving panics: the registry's reference would keep the socket open
+    let _registered = Unregister {
+        signal: &ctx.shutdown,
+        id,
+    };
     debug!("{peer} connected");
     let mut conn = Connection {
         conn,
@@ -310,7 +327,6 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
         read_timeout,
     };
     conn.run();
-    ctx.shutdown.unregister(id);
     // a panic or an early return may leave bytes of a dead connection behind
     let read = &mut conn.bufs.read;
     read.start = 0;

@@ -171,6 +171,8 @@ pub struct FileRoot {
 pub struct Stored {
     pub len: u64,
     pub sha256: [u8; 32],
+    /// A file was there and has been replaced.
+    pub replaced: bool,
 }
 
 static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -254,13 +256,24 @@ impl FileRoot {
     }
 
     /// Removes a file (or a symlink, never what it points to).
-    pub fn delete(&self, name: &FileName) -> Result<(), FileError> {
+    pub fn delete(
+        &self,
+        name: &FileName,
+        still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
+    ) -> Result<(), FileError> {
         let path = self
             .checked_parent(name)?
             .join(name.relative.file_name().ok_or(FileError::BadName)?);
+        // under the upload lock: a conditional delete and a conditional upload must not both
+        // pass their checks against the same version
+        let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
         let meta = fs::symlink_metadata(&path)?;
         if meta.is_dir() {
             return Err(FileError::IsDirectory);
+        }
+        let current = fs::metadata(&path).ok().filter(fs::Metadata::is_file);
+        if !still_wanted(current.as_ref()) {
+            return Err(FileError::PreconditionFailed);
         }
         fs::remove_file(&path)?;
         Ok(())
@@ -348,6 +361,7 @@ impl FileRoot {
             return Err(FileError::DigestMismatch);
         }
         temp.file.sync_all()?;
+        let replaced;
         {
             // one check-and-rename at a time, so that two uploads with the same If-Match
             // cannot both pass before either lands
@@ -357,10 +371,15 @@ impl FileRoot {
                 return Err(FileError::PreconditionFailed);
             }
             temp.persist(target)?;
+            replaced = current.is_some();
         }
         // the rename itself is durable only once the directory is synced
         File::open(dir)?.sync_all()?;
-        Ok(Stored { len, sha256 })
+        Ok(Stored {
+            len,
+            sha256,
+            replaced,
+        })
     }
 }
 
@@ -368,17 +387,14 @@ impl FileRoot {
 static COMMIT: Mutex<()> = Mutex::new(());
 
 /// Temporaries of uploads in progress, so that a shutdown that cannot wait for them can still
-/// remove them.
-static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// remove them; `None` once it has (no upload may start after that).
+static IN_FLIGHT: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
 
-/// Removes the temporaries of uploads still in progress; for the end of a shutdown, when their
-/// connections will not finish.
+/// Removes the temporaries of uploads still in progress and refuses new ones; for the end of a
+/// shutdown, when their connections will not finish.
 pub fn remove_unfinished_uploads() {
-    for path in IN_FLIGHT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-    {
+    let in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    for path in in_flight.unwrap_or_default() {
         let _ = fs::remove_file(path);
     }
 }
@@ -392,6 +408,11 @@ struct TempFile {
 
 impl TempFile {
     fn create(dir: &Path) -> io::Result<TempFile> {
+        // created and recorded under one lock, so that a shutdown's clean-up misses none
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(in_flight) = in_flight.as_mut() else {
+            return Err(io::Error::other("the server is shutting down"));
+        };
         loop {
             let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
@@ -402,10 +423,7 @@ impl TempFile {
                 .open(&path)
             {
                 Ok(file) => {
-                    IN_FLIGHT
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(path.clone());
+                    in_flight.push(path.clone());
                     return Ok(TempFile {
                         path,
                         file,
@@ -432,7 +450,9 @@ impl Drop for TempFile {
             let _ = fs::remove_file(&self.path);
         }
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = in_flight.iter().position(|p| *p == self.path) {
+        if let Some(in_flight) = in_flight.as_mut()
+            && let Some(i) = in_flight.iter().position(|p| *p == self.path)
+        {
             in_flight.swap_remove(i);
         }
     }

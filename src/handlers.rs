@@ -297,7 +297,8 @@ pub fn put_file(
             )
         };
         let stored = root.store(&target, body, expected, &still_wanted)?;
-        let status = if head.method == Method::Put && existing.is_some() {
+        // from what the rename replaced, not from a look before the body was read
+        let status = if head.method == Method::Put && stored.replaced {
             StatusCode::NO_CONTENT
         } else {
             StatusCode::CREATED
@@ -309,8 +310,16 @@ pub fn put_file(
 }
 
 /// `DELETE /files/{name}`: 204, or 404 when there is no such file.
-pub fn delete_file(root: &FileRoot, encoded: &str) -> Response {
-    match resolve_name(encoded).and_then(|name| root.delete(&name)) {
+pub fn delete_file(root: &FileRoot, encoded: &str, head: &RequestHead) -> Response {
+    // RFC 9110 §13.1: If-Match and If-Unmodified-Since hold for DELETE too
+    let still_wanted = |current: Option<&Metadata>| {
+        let validators = current.map(Validators::of);
+        !matches!(
+            check_preconditions(head, validators.as_ref()),
+            Precondition::Failed
+        )
+    };
+    match resolve_name(encoded).and_then(|name| root.delete(&name, &still_wanted)) {
         Ok(()) => Response::new(StatusCode::NO_CONTENT),
         Err(e) => file_error(e),
     }

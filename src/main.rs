@@ -65,14 +65,17 @@ fn main() {
 fn run(logger: &ThreadBufferedLogger) -> anyhow::Result<()> {
     let args = Args::parse();
     let positive = |flag: &str, secs: u64| -> anyhow::Result<Duration> {
-        anyhow::ensure!(secs > 0, "--{flag} must be at least 1 second");
+        anyhow::ensure!(
+            (1..=MAX_TIMEOUT_SECS).contains(&secs),
+            "--{flag} must be from 1 to {MAX_TIMEOUT_SECS} seconds"
+        );
         Ok(Duration::from_secs(secs))
     };
     let config = Config {
         addr: SocketAddr::new(args.bind, args.port),
         directory: args.directory,
         max_connections: args.max_connections.max(1),
-        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace.min(MAX_TIMEOUT_SECS)),
         limits: Limits {
             max_body_bytes: args.max_body,
             header_timeout: positive("header-timeout", args.header_timeout)?,
@@ -102,6 +105,9 @@ fn run(logger: &ThreadBufferedLogger) -> anyhow::Result<()> {
     info!("stopped");
     Ok(())
 }
+
+/// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// How long a log line may wait in memory before it is written.
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -136,20 +142,25 @@ impl ThreadBufferedLogger {
     }
 
     /// Writes out every thread's lines; forgets the buffers of threads that have exited.
+    /// No buffer lock is held while writing, and stderr is never locked under a buffer lock:
+    /// a thread logging a warning takes them in the other order.
     fn flush_all(&self) {
-        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stderr = io::stderr().lock();
-        buffers.retain(|shared| {
-            let mut lines = shared.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = stderr.write_all(&lines);
-            lines.clear();
-            if lines.capacity() > 16 * 1024 {
-                lines.shrink_to(1024);
-            }
-            drop(lines);
-            // the thread-local holds the other reference while its thread lives
-            Arc::strong_count(shared) > 1
-        });
+        let mut pending = Vec::new();
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|shared| {
+                let mut lines = shared.lock().unwrap_or_else(|e| e.into_inner());
+                pending.append(&mut lines);
+                if lines.capacity() > 4096 {
+                    // a burst is over: an idle thread keeps no large buffer
+                    lines.shrink_to_fit();
+                }
+                drop(lines);
+                // the thread-local holds the other reference while its thread lives
+                Arc::strong_count(shared) > 1
+            });
+        let _ = io::stderr().write_all(&pending);
     }
 }
 
@@ -184,8 +195,9 @@ impl log::Log for ThreadBufferedLogger {
             let _ = out.write_fmt(*record.args());
             out.push(b'\n');
             if record.level() <= log::Level::Warn {
-                let _ = io::stderr().write_all(&out);
-                out.clear();
+                let now = std::mem::take(&mut *out);
+                drop(out);
+                let _ = io::stderr().write_all(&now);
             }
         });
     }

@@ -34,7 +34,7 @@ pub fn route(head: &RequestHead, body: &mut dyn Read, files: Option<&FileRoot>) 
                 (Some(root), Method::Post | Method::Put) => {
                     handlers::put_file(root, name, head, body)
                 }
-                (Some(root), Method::Delete) => handlers::delete_file(root, name),
+                (Some(root), Method::Delete) => handlers::delete_file(root, name, head),
                 (Some(_), _) => method_not_allowed(FILES),
             },
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),

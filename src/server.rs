@@ -229,7 +229,10 @@ fn refuse(mut stream: TcpStream) {
 
 /// Hands the connection to a parked thread, or starts a new one.
 fn dispatch(shared: &Arc<Shared>, mut job: Job) {
-    while let Some((_, sender)) = shared.parked.lock().expect("pool lock").pop() {
+    loop {
+        // the pool lock is released before sending
+        let parked = shared.parked.lock().expect("pool lock").pop();
+        let Some((_, sender)) = parked else { break };
         match sender.send(job) {
             Ok(()) => return,
             // that thread exited in between; try the next
@@ -240,11 +243,10 @@ fn dispatch(shared: &Arc<Shared>, mut job: Job) {
     // the connection is still ours to answer
     let (sender, receiver) = mpsc::sync_channel::<Job>(1);
     let worker_shared = shared.clone();
-    let worker_sender = sender.clone();
     let spawned = thread::Builder::new()
         .name("conn".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || worker(&worker_shared, worker_sender, receiver));
+        .spawn(move || worker(&worker_shared, receiver));
     match spawned {
         Ok(_) => {
             let _ = sender.send(job);
@@ -258,11 +260,12 @@ fn dispatch(shared: &Arc<Shared>, mut job: Job) {
 }
 
 /// Serves connections one after another: the first, then whatever `dispatch` hands over
-/// while parked.
-fn worker(shared: &Shared, sender: SyncSender<Job>, receiver: Receiver<Job>) {
+/// while parked. Each park makes a fresh channel whose only sender sits in the parked list,
+/// so a thread learns that no job will come (a shutdown cleared the list) by disconnection.
+fn worker(shared: &Shared, first: Receiver<Job>) {
     let id = shared.next_thread.fetch_add(1, Ordering::Relaxed);
     let mut buffers = Buffers::default();
-    let Ok(mut job) = receiver.recv() else { return };
+    let Ok(mut job) = first.recv() else { return };
     loop {
         let (stream, peer) = job;
         let served = catch_unwind(AssertUnwindSafe(|| {
@@ -276,11 +279,8 @@ fn worker(shared: &Shared, sender: SyncSender<Job>, receiver: Receiver<Job>) {
         if shared.ctx.shutdown.is_started() {
             return;
         }
-        shared
-            .parked
-            .lock()
-            .expect("pool lock")
-            .push((id, sender.clone()));
+        let (sender, receiver) = mpsc::sync_channel::<Job>(1);
+        shared.parked.lock().expect("pool lock").push((id, sender));
         job = match receiver.recv_timeout(PARKED_THREAD_TIMEOUT) {
             Ok(job) => job,
             Err(RecvTimeoutError::Disconnected) => return,
@@ -292,17 +292,10 @@ fn worker(shared: &Shared, sender: SyncSender<Job>, receiver: Receiver<Job>) {
                     return;
                 }
                 drop(parked);
-                // dispatch took our sender just now and its job is on the way, or a shutdown
-                // cleared the list (and then no job comes: our own sender keeps the channel open)
-                loop {
-                    match receiver.recv_timeout(Duration::from_secs(1)) {
-                        Ok(job) => break job,
-                        Err(RecvTimeoutError::Timeout) if !shared.ctx.shutdown.is_started() => {}
-                        Err(_) => match receiver.try_recv() {
-                            Ok(job) => break job,
-                            Err(_) => return,
-                        },
-                    }
+                // dispatch took our sender just now: its job comes, or the sender is dropped
+                match receiver.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
                 }
             }
         };

@@ -973,7 +973,7 @@ fn issue_3_shutdown_removes_temporaries_of_uploads_that_cannot_finish() {
             std::time::Instant::now() < deadline,
             "no temporary appeared"
         );
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
     }
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -999,4 +999,40 @@ fn issue_3_a_device_inside_the_directory_is_404() {
         return;
     }
     assert_eq!(get_with(&server, "/files/null", &[]).status, 404);
+}
+
+#[test]
+fn issue_4_put_status_says_what_the_rename_replaced() {
+    // found in review: PUT answered from a look before its body was read
+    let server = TestServer::start();
+    let mut slow = server.connect();
+    slow.write_all(
+        b"PUT /files/p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut slow).status, 100);
+    slow.write_all(b"sl").unwrap();
+    // meanwhile the file is created by someone else
+    assert_eq!(post_with(&server, "/files/p", &[], b"first").status, 201);
+    slow.write_all(b"ow").unwrap();
+    assert_eq!(read_response(&mut slow).status, 204);
+    assert_eq!(fs::read(server.path("p")).unwrap(), b"slow");
+}
+
+#[test]
+fn issue_4_delete_honours_if_match() {
+    let server = TestServer::start();
+    fs::write(server.path("d"), "keep").unwrap();
+    let refused = server.exchange(&request(
+        "DELETE",
+        "/files/d",
+        &[("If-Match", "\"nope\"")],
+        b"",
+    ));
+    assert_eq!(refused.status, 412);
+    assert!(server.path("d").exists());
+    let etag = etag_of(&server, "d");
+    let deleted = server.exchange(&request("DELETE", "/files/d", &[("If-Match", &etag)], b""));
+    assert_eq!(deleted.status, 204);
+    assert!(!server.path("d").exists());
 }

@@ -67,9 +67,9 @@ fn connection_close_is_announced_and_the_socket_closes_right_after() {
     let response = read_response(&mut stream);
     assert_eq!(response.header("connection"), Some("close"));
     assert_eq!(response.body, b"bye");
-    // EOF must follow at once; a server that waits would trip the 100 ms read timeout
+    // EOF must follow at once (the idle timeout is a minute); a loaded machine gets a second
     stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
+        .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     assert_closed(&mut stream);
 }
@@ -473,7 +473,8 @@ fn slow_clients_do_not_block_a_normal_one() {
     let started = Instant::now();
     let response = server.exchange(&get("/echo/fast"));
     assert_eq!(response.body, b"fast");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // a server that blocked behind the slow clients would not answer before they time out
+    assert!(started.elapsed() < Duration::from_secs(5));
     drop(slow);
 }
 
@@ -495,7 +496,7 @@ fn connections_over_the_cap_get_503_with_retry_after() {
 
 #[test]
 fn abuse_never_kills_the_server() {
-    let server = TestServer::with_args(&["--header-timeout", "2", "--max-body", "4096"]);
+    let mut server = TestServer::with_args(&["--header-timeout", "2", "--max-body", "4096"]);
     let junk: Vec<Vec<u8>> = vec![
         vec![0u8; 10_000],
         vec![0xffu8; 100_000],
@@ -533,7 +534,7 @@ fn abuse_never_kills_the_server() {
         drop(stream);
     }
     assert_eq!(server.exchange(&get("/")).status, 200);
-    let log = server.log();
+    let log = server.stop();
     assert!(!log.contains("panicked"), "{log}");
 }
 
@@ -620,4 +621,26 @@ fn issue_3_a_connection_cap_above_the_open_files_limit_is_reported() {
         server.log()
     );
     assert_eq!(server.exchange(&get("/")).status, 200);
+}
+
+#[test]
+fn issue_5_many_warnings_while_logging_never_stall_the_server() {
+    // found in review: the log flusher and a thread writing a warning took the same two locks
+    // in opposite order; refusals over the cap log a warning each
+    let mut server = TestServer::with_args(&["--max-connections", "1"]);
+    let mut held = server.connect();
+    held.write_all(&get("/")).unwrap();
+    read_response(&mut held);
+    let started = Instant::now();
+    let mut refused = 0;
+    // well over a second of refusals: the flusher runs every 100 ms meanwhile
+    while started.elapsed() < Duration::from_millis(1500) {
+        let mut extra = server.connect();
+        assert_eq!(read_response(&mut extra).status, 503);
+        refused += 1;
+    }
+    drop(held);
+    assert!(refused > 10);
+    let log = server.stop();
+    assert!(log.contains("refused"), "{refused} refusals, none logged");
 }

@@ -257,47 +257,10 @@ fn issue_5_one_access_line_per_request_with_client_bytes_escaped() {
 
 #[test]
 fn issue_5_rust_log_warn_silences_the_access_log() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_http-server"))
-        .args(["--port", &port.to_string(), "--directory"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // no "listening on" line to wait for at this level: retry the connection, bounded
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut stream = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => break stream,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("server did not start: {e}"),
-        }
-    };
-    stream
-        .set_read_timeout(Some(crate::support::READ_TIMEOUT))
-        .unwrap();
-    use std::io::Write;
-    stream.write_all(&get("/echo/quiet")).unwrap();
-    assert_eq!(crate::support::read_response(&mut stream).body, b"quiet");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    drop(stream);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("access") && !stderr.contains("INFO"),
-        "{stderr}"
-    );
+    // warn for everything, as RUST_LOG=warn, but the start-up line the test needs for the port
+    let mut server = TestServer::with_log_filter("warn,http_server=info", &[]);
+    assert_eq!(server.exchange(&get("/echo/quiet")).body, b"quiet");
+    let log = server.stop();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(!log.contains(" access] "), "{log}");
 }

@@ -17,6 +17,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -32,11 +33,20 @@ impl TestServer {
     }
 
     pub fn in_dir(dir: tempfile::TempDir, args: &[&str]) -> TestServer {
+        TestServer::logging(dir, "debug", args)
+    }
+
+    /// As `with_args`, with `RUST_LOG` set to `filter` (it must let `listening on` through).
+    pub fn with_log_filter(filter: &str, args: &[&str]) -> TestServer {
+        TestServer::logging(tempfile::tempdir().expect("temp dir"), filter, args)
+    }
+
+    fn logging(dir: tempfile::TempDir, filter: &str, args: &[&str]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_http-server"))
             .args(["--port", "0", "--directory"])
             .arg(dir.path())
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -46,7 +56,7 @@ impl TestServer {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some((_, addr)) = line.split_once("listening on ") {
@@ -64,7 +74,23 @@ impl TestServer {
             addr,
             dir,
             log,
+            reader: Some(reader),
         }
+    }
+
+    /// Stops the server with SIGTERM, asserts a clean exit, and returns its whole log (read to
+    /// the end of its stderr).
+    pub fn stop(&mut self) -> String {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        assert!(self.wait().success());
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("log reader");
+        }
+        self.log()
     }
 
     pub fn dir(&self) -> &Path {
