@@ -174,6 +174,16 @@ fn check_preconditions(head: &RequestHead, current: Option<&Validators>) -> Prec
     }
 }
 
+/// Whether a write may go ahead against the file as it is now (`None`: absent): the check an
+/// upload or delete makes again at the moment it lands.
+fn preconditions_hold(head: &RequestHead, current: Option<&Metadata>) -> bool {
+    let validators = current.map(Validators::of);
+    !matches!(
+        check_preconditions(head, validators.as_ref()),
+        Precondition::Failed
+    )
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Compare {
     Strong,
@@ -289,13 +299,7 @@ pub fn put_file(
             None => None,
         };
         // the preconditions again, at the moment the upload lands
-        let still_wanted = |current: Option<&Metadata>| {
-            let validators = current.map(Validators::of);
-            !matches!(
-                check_preconditions(head, validators.as_ref()),
-                Precondition::Failed
-            )
-        };
+        let still_wanted = |current: Option<&Metadata>| preconditions_hold(head, current);
         let stored = root.store(&target, body, expected, &still_wanted)?;
         // from what the rename replaced, not from a look before the body was read
         let status = if head.method == Method::Put && stored.replaced {
@@ -312,13 +316,7 @@ pub fn put_file(
 /// `DELETE /files/{name}`: 204, or 404 when there is no such file.
 pub fn delete_file(root: &FileRoot, encoded: &str, head: &RequestHead) -> Response {
     // RFC 9110 §13.1: If-Match and If-Unmodified-Since hold for DELETE too
-    let still_wanted = |current: Option<&Metadata>| {
-        let validators = current.map(Validators::of);
-        !matches!(
-            check_preconditions(head, validators.as_ref()),
-            Precondition::Failed
-        )
-    };
+    let still_wanted = |current: Option<&Metadata>| preconditions_hold(head, current);
     match resolve_name(encoded).and_then(|name| root.delete(&name, &still_wanted)) {
         Ok(()) => Response::new(StatusCode::NO_CONTENT),
         Err(e) => file_error(e),
