@@ -193,10 +193,6 @@ impl FileRoot {
         Ok(FileRoot { root })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
-
     /// The real path of an existing entry, refused when symlinks lead it outside the root.
     fn real_path(&self, name: &FileName) -> Result<PathBuf, FileError> {
         let real = fs::canonicalize(self.root.join(&name.relative))?;

@@ -9,7 +9,7 @@ use std::net::Shutdown;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -484,15 +484,7 @@ fn issue_3_half_sent_upload_then_disconnect_leaves_old_file() {
     }
     // nothing to read from a closed socket: wait (bounded) for the access line the server
     // logs once the upload has been abandoned and its temporary removed
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.log().contains("\"POST /files/torn.bin\"") {
-        assert!(
-            Instant::now() < deadline,
-            "upload not abandoned:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    server.wait_for_log("\"POST /files/torn.bin\"");
     assert_eq!(
         fs::read_to_string(server.path("torn.bin")).unwrap(),
         "old content"
@@ -975,11 +967,7 @@ fn issue_3_shutdown_removes_temporaries_of_uploads_that_cannot_finish() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    server.terminate();
     assert!(server.wait().success());
     assert_eq!(temporaries(server.dir()), Vec::<String>::new());
     assert!(!server.path("slow").exists());

@@ -550,11 +550,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     busy.write_all(b"POST /files/late HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut busy).status, 100);
     busy.write_all(b"ab").unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.terminate();
     // the idle connection is closed without a response
     assert_closed(&mut idle);
     busy.write_all(b"cd").unwrap();
@@ -582,15 +578,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_io_timeout() {
         .unwrap();
     let mut stalled = server.connect();
     stalled.write_all(&get("/files/huge")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains("write failed") {
-        assert!(
-            Instant::now() < deadline,
-            "the stalled write never timed out:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for_log("write failed");
     // meanwhile and afterwards, others are served
     assert_eq!(server.exchange(&get("/echo/alive")).body, b"alive");
 }

@@ -78,19 +78,38 @@ impl TestServer {
         }
     }
 
-    /// Stops the server with SIGTERM, asserts a clean exit, and returns its whole log (read to
-    /// the end of its stderr).
-    pub fn stop(&mut self) -> String {
+    /// Sends SIGTERM (a graceful shutdown); `wait` then gives the exit status.
+    pub fn terminate(&self) {
         let killed = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .expect("kill");
         assert!(killed.success());
+    }
+
+    /// Stops the server with SIGTERM, asserts a clean exit, and returns its whole log (read to
+    /// the end of its stderr).
+    pub fn stop(&mut self) -> String {
+        self.terminate();
         assert!(self.wait().success());
         if let Some(reader) = self.reader.take() {
             reader.join().expect("log reader");
         }
         self.log()
+    }
+
+    /// Waits until the log contains `needle`, for lines with nothing to read on a socket
+    /// (they are buffered for up to 100 ms); fails the test after `READ_TIMEOUT`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + READ_TIMEOUT;
+        while !self.log().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{needle:?} never logged:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn dir(&self) -> &Path {
