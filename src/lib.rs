@@ -14,6 +14,7 @@ pub mod connection;
 pub mod date;
 pub mod files;
 pub mod handlers;
+pub mod logger;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -1,14 +1,13 @@
 //! The command line: flags -> `Config`, logging, bind, run. Errors end here, with one line.
 
-use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use http_server::config::{self, Config, Limits};
+use http_server::logger::{self, ThreadBufferedLogger};
 use http_server::server;
 use log::{info, warn};
 
@@ -49,7 +48,7 @@ fn main() {
     let logger = ThreadBufferedLogger::install();
     std::thread::spawn(move || {
         loop {
-            std::thread::sleep(LOG_FLUSH_INTERVAL);
+            std::thread::sleep(logger::FLUSH_INTERVAL);
             logger.flush_all();
         }
     });
@@ -108,104 +107,6 @@ fn run(logger: &ThreadBufferedLogger) -> anyhow::Result<()> {
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
-
-/// How long a log line may wait in memory before it is written.
-const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The process's logger. env_logger decides what is logged (`RUST_LOG`); each line is then
-/// formatted into a buffer of the calling thread, and one flusher writes all buffers to stderr
-/// every `LOG_FLUSH_INTERVAL`. Connection threads log one access line per request: through a
-/// shared lock and a write(2) each, that cost a fifth of the throughput at 64 connections.
-/// Warnings and errors are written at once.
-struct ThreadBufferedLogger {
-    filter: env_logger::Logger,
-    buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
-}
-
-thread_local! {
-    static LINES: std::cell::OnceCell<Arc<Mutex<Vec<u8>>>> = const { std::cell::OnceCell::new() };
-}
-
-impl ThreadBufferedLogger {
-    fn install() -> &'static ThreadBufferedLogger {
-        let filter =
-            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-                .build();
-        let max_level = filter.filter();
-        let logger: &'static ThreadBufferedLogger = Box::leak(Box::new(ThreadBufferedLogger {
-            filter,
-            buffers: Mutex::new(Vec::new()),
-        }));
-        log::set_logger(logger).expect("the only logger");
-        log::set_max_level(max_level);
-        logger
-    }
-
-    /// Writes out every thread's lines; forgets the buffers of threads that have exited.
-    /// No buffer lock is held while writing, and stderr is never locked under a buffer lock:
-    /// a thread logging a warning takes them in the other order.
-    fn flush_all(&self) {
-        let mut pending = Vec::new();
-        self.buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|shared| {
-                let mut lines = shared.lock().unwrap_or_else(|e| e.into_inner());
-                pending.append(&mut lines);
-                if lines.capacity() > 4096 {
-                    // a burst is over: an idle thread keeps no large buffer
-                    lines.shrink_to_fit();
-                }
-                drop(lines);
-                // the thread-local holds the other reference while its thread lives
-                Arc::strong_count(shared) > 1
-            });
-        let _ = io::stderr().write_all(&pending);
-    }
-}
-
-impl log::Log for ThreadBufferedLogger {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        self.filter.enabled(metadata)
-    }
-
-    fn log(&self, record: &log::Record) {
-        if !self.filter.matches(record) {
-            return;
-        }
-        LINES.with(|cell| {
-            let lines = cell.get_or_init(|| {
-                let lines = Arc::new(Mutex::new(Vec::new()));
-                self.buffers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(lines.clone());
-                lines
-            });
-            let mut out = lines.lock().unwrap_or_else(|e| e.into_inner());
-            // written as bytes with one formatting level: every connection thread logs, and
-            // keeps the deepest stack page it has ever touched
-            out.push(b'[');
-            out.extend_from_slice(&http_server::date::rfc3339(std::time::SystemTime::now()));
-            out.push(b' ');
-            out.extend_from_slice(record.level().as_str().as_bytes());
-            out.push(b' ');
-            out.extend_from_slice(record.target().as_bytes());
-            out.extend_from_slice(b"] ");
-            let _ = out.write_fmt(*record.args());
-            out.push(b'\n');
-            if record.level() <= log::Level::Warn {
-                let now = std::mem::take(&mut *out);
-                drop(out);
-                let _ = io::stderr().write_all(&now);
-            }
-        });
-    }
-
-    fn flush(&self) {
-        self.flush_all();
-    }
-}
 
 /// Raises the soft open-files limit to the hard one, as nginx and Go do: every connection is a
 /// descriptor, and the default soft limit (often 1024) is far below the connection cap.

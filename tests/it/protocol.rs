@@ -632,3 +632,16 @@ fn issue_5_many_warnings_while_logging_never_stall_the_server() {
     let log = server.stop();
     assert!(log.contains("refused"), "{refused} refusals, none logged");
 }
+
+#[test]
+fn issue_10_the_shutdown_is_logged_in_order() {
+    let mut server = TestServer::start();
+    assert_eq!(server.exchange(&get("/")).status, 200);
+    let log = server.stop();
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not logged:\n{log}"))
+    };
+    assert!(at("listening on") < at("signal 15: shutting down"), "{log}");
+    assert!(at("signal 15: shutting down") < at("stopped"), "{log}");
+}
