@@ -1,17 +1,18 @@
-//! Binding, the accept loop, and the threads: one connection per thread, with finished threads
-//! parked for the next connection. Also the connection cap and graceful shutdown.
+//! Binding, the threads, the connection cap and graceful shutdown. One connection per thread:
+//! idle threads wait in `accept()` on the shared listener themselves, so a new connection wakes
+//! exactly one thread (the kernel wakes one waiter per connection), with no handoff. The thread
+//! that takes the last idle place starts another waiter first.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::config::{Config, Limits};
 use crate::connection::{self, Buffers, Context, ShutdownSignal};
@@ -23,52 +24,54 @@ const LISTEN_BACKLOG: i32 = 4096;
 /// Stack of a connection thread. Only touched pages cost memory, so this is a ceiling, not a
 /// cost; deflate and sha-256 state live on the heap.
 const THREAD_STACK_BYTES: usize = 256 * 1024;
-/// A parked thread with no new connection for this long exits.
-const PARKED_THREAD_TIMEOUT: Duration = Duration::from_secs(30);
-
-type Job = (TcpStream, SocketAddr);
+/// An idle thread with no new connection for this long exits, unless it is the last one. It
+/// notices when its `accept()` times out, that is after the idle timeout (the listener's read
+/// timeout, there for accepted sockets to inherit): a longer idle timeout keeps it longer.
+const IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bound server, ready to `run`.
 pub struct Server {
-    listener: TcpListener,
     shared: Arc<Shared>,
 }
 
 struct Shared {
+    listener: TcpListener,
     ctx: Context,
     max_connections: usize,
     shutdown_grace: Duration,
+    /// Connections being served.
     active: AtomicUsize,
-    /// Parked threads, each waiting on its own channel for its next connection.
-    parked: Mutex<Vec<(u64, SyncSender<Job>)>>,
-    next_thread: AtomicU64,
+    /// Threads waiting in `accept()`, or about to. Never brought to 0 by a thread exiting:
+    /// only by one that takes a connection, and that one starts the next waiter.
+    idle: AtomicUsize,
+    idle_thread_timeout: Duration,
+    /// Set once the shutdown has started; `run` waits on it.
+    stopping: (Mutex<bool>, Condvar),
+    /// Tests: how many more threads may be started, to see a start failure.
+    #[cfg(test)]
+    thread_budget: AtomicUsize,
 }
 
 /// Stops a running server from another thread (a signal handler thread, a test).
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shared: Arc<Shared>,
-    addr: SocketAddr,
 }
 
 impl ShutdownHandle {
     /// Stops accepting, wakes idle connections so that they close, and lets `run` return once
     /// in-flight requests are done (or the grace period is over).
     pub fn shutdown(&self) {
-        if self.shared.ctx.shutdown.is_started() {
+        let shared = &self.shared;
+        if shared.ctx.shutdown.is_started() {
             return;
         }
-        self.shared.ctx.shutdown.start();
-        self.shared.parked.lock().expect("pool lock").clear();
-        // accept() has no timeout: wake it with a connection of our own
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        shared.ctx.shutdown.start();
+        // Linux: shutting a listening socket down ends every accept() waiting on it, and any
+        // later one, with EINVAL; new connection attempts are refused
+        let _ = SockRef::from(&shared.listener).shutdown(std::net::Shutdown::Read);
+        *shared.stopping.0.lock().expect("stopping lock") = true;
+        shared.stopping.1.notify_all();
     }
 }
 
@@ -93,15 +96,18 @@ pub fn bind(config: Config) -> io::Result<Server> {
         shutdown: ShutdownSignal::default(),
     };
     let shared = Shared {
+        listener: socket.into(),
         ctx,
         max_connections: config.max_connections,
         shutdown_grace: config.shutdown_grace,
         active: AtomicUsize::new(0),
-        parked: Mutex::new(Vec::new()),
-        next_thread: AtomicU64::new(0),
+        idle: AtomicUsize::new(0),
+        idle_thread_timeout: IDLE_THREAD_TIMEOUT,
+        stopping: (Mutex::new(false), Condvar::new()),
+        #[cfg(test)]
+        thread_budget: AtomicUsize::new(usize::MAX),
     };
     Ok(Server {
-        listener: socket.into(),
         shared: Arc::new(shared),
     })
 }
@@ -143,60 +149,28 @@ fn inherits_options(addr: SocketAddr, limits: &Limits) -> bool {
 
 impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.shared.listener.local_addr()
     }
 
     pub fn shutdown_handle(&self) -> io::Result<ShutdownHandle> {
         Ok(ShutdownHandle {
             shared: self.shared.clone(),
-            addr: self.local_addr()?,
         })
     }
 
-    /// Accepts connections until shut down, then waits up to the grace period for in-flight
-    /// requests.
+    /// Serves connections until shut down, then waits up to the grace period for in-flight
+    /// requests. Fails only when not even the first connection thread can be started.
     pub fn run(self) -> io::Result<()> {
         let shared = &self.shared;
-        loop {
-            let accepted = self.listener.accept();
-            if shared.ctx.shutdown.is_started() {
-                break;
-            }
-            // accept() gives the peer's address: no getpeername per connection
-            let (stream, peer) = match accepted {
-                Ok(conn) => conn,
-                // a signal (our own SIGTERM handler, say): try again, or see the shutdown flag;
-                // the listener's read timeout (there for accepted sockets to inherit) also
-                // ends an accept that waited that long
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning on the error
-                    error!("accept failed: {e}");
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-                warn!(
-                    "{peer}: refused, {} connections open",
-                    shared.max_connections
-                );
-                refuse(stream);
-                continue;
-            }
-            dispatch(shared, (stream, peer));
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        start_thread(shared).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start a connection thread: {e}"))
+        })?;
+        let mut stopping = shared.stopping.0.lock().expect("stopping lock");
+        while !*stopping {
+            stopping = shared.stopping.1.wait(stopping).expect("stopping lock");
         }
-        drop(self.listener);
+        drop(stopping);
         info!(
             "shutting down: waiting for {} connections",
             shared.active.load(Ordering::SeqCst)
@@ -227,47 +201,78 @@ fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
-/// Hands the connection to a parked thread, or starts a new one.
-fn dispatch(shared: &Arc<Shared>, mut job: Job) {
-    loop {
-        // the pool lock is released before sending
-        let parked = shared.parked.lock().expect("pool lock").pop();
-        let Some((_, sender)) = parked else { break };
-        match sender.send(job) {
-            Ok(()) => return,
-            // that thread exited in between; try the next
-            Err(mpsc::SendError(back)) => job = back,
-        }
-    }
-    // the job goes over the channel, not into the closure: if the thread cannot be started,
-    // the connection is still ours to answer
-    let (sender, receiver) = mpsc::sync_channel::<Job>(1);
+/// Starts a connection thread, counted in `idle` by the caller.
+fn start_thread(shared: &Arc<Shared>) -> io::Result<()> {
+    #[cfg(test)]
+    shared
+        .thread_budget
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .map_err(|_| io::Error::other("thread budget of the test spent"))?;
     let worker_shared = shared.clone();
-    let spawned = thread::Builder::new()
+    thread::Builder::new()
         .name("conn".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || worker(&worker_shared, receiver));
-    match spawned {
-        Ok(_) => {
-            let _ = sender.send(job);
-        }
-        Err(e) => {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            error!("cannot start a connection thread: {e}");
-            refuse(job.0);
-        }
-    }
+        .spawn(move || worker(&worker_shared))
+        .map(drop)
 }
 
-/// Serves connections one after another: the first, then whatever `dispatch` hands over
-/// while parked. Each park makes a fresh channel whose only sender sits in the parked list,
-/// so a thread learns that no job will come (a shutdown cleared the list) by disconnection.
-fn worker(shared: &Shared, first: Receiver<Job>) {
-    let id = shared.next_thread.fetch_add(1, Ordering::Relaxed);
+/// Waits in `accept()` and serves the connection it gets, over and over, until the server
+/// shuts down or the thread has been idle for `idle_thread_timeout` while others wait too.
+fn worker(shared: &Arc<Shared>) {
     let mut buffers = Buffers::default();
-    let Ok(mut job) = first.recv() else { return };
+    let mut idle_since = Instant::now();
     loop {
-        let (stream, peer) = job;
+        let accepted = shared.listener.accept();
+        if shared.ctx.shutdown.is_started() {
+            shared.idle.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        // accept() gives the peer's address: no getpeername per connection
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            // the listener's read timeout (there for accepted sockets to inherit) ends an
+            // accept that waited that long: the moment to see whether we are still needed
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if idle_since.elapsed() >= shared.idle_thread_timeout && retire(shared) {
+                    debug!("idle thread exits after {:?} unused", idle_since.elapsed());
+                    return;
+                }
+                continue;
+            }
+            // a signal: try again
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning on the error
+                error!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            warn!(
+                "{peer}: refused, {} connections open",
+                shared.max_connections
+            );
+            refuse(stream);
+            continue;
+        }
+        if shared.idle.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // we were the last waiter: start the next one before serving
+            shared.idle.fetch_add(1, Ordering::SeqCst);
+            if let Err(e) = start_thread(shared) {
+                // stay the waiter; this connection is the one no thread could be started for
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+                error!("cannot start a connection thread: {e}");
+                refuse(stream);
+                continue;
+            }
+        }
         let served = catch_unwind(AssertUnwindSafe(|| {
             connection::serve(stream, peer, &shared.ctx, &mut buffers);
         }));
@@ -279,25 +284,144 @@ fn worker(shared: &Shared, first: Receiver<Job>) {
         if shared.ctx.shutdown.is_started() {
             return;
         }
-        let (sender, receiver) = mpsc::sync_channel::<Job>(1);
-        shared.parked.lock().expect("pool lock").push((id, sender));
-        job = match receiver.recv_timeout(PARKED_THREAD_TIMEOUT) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {
-                let mut parked = shared.parked.lock().expect("pool lock");
-                if let Some(i) = parked.iter().position(|(other, _)| *other == id) {
-                    parked.swap_remove(i);
-                    debug!("parked thread exits after {PARKED_THREAD_TIMEOUT:?} unused");
-                    return;
-                }
-                drop(parked);
-                // dispatch took our sender just now: its job comes, or the sender is dropped
-                match receiver.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                }
-            }
-        };
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        idle_since = Instant::now();
+    }
+}
+
+/// Takes an idle thread off the count unless it is the last one; true if it may exit.
+fn retire(shared: &Shared) -> bool {
+    shared
+        .idle
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n > 1).then(|| n - 1)
+        })
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn server(idle_timeout: Duration) -> Server {
+        bind(Config {
+            addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            directory: None,
+            max_connections: 100,
+            shutdown_grace: Duration::from_secs(5),
+            limits: Limits {
+                idle_timeout,
+                ..Limits::default()
+            },
+        })
+        .unwrap()
+    }
+
+    /// Sends one keep-alive GET and returns the response head.
+    fn get(stream: &mut TcpStream) -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /echo/hi HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        let mut byte = [0u8];
+        while !response.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed early");
+            response.push(byte[0]);
+        }
+        String::from_utf8(response).unwrap()
+    }
+
+    /// Waits (up to 10 s) for `check`, which reads state other threads change.
+    fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_connection_no_thread_can_be_started_for_gets_503_and_the_waiter_stays() {
+        let server = server(Duration::from_secs(60));
+        // the first waiter only
+        server.shared.thread_budget.store(1, Ordering::SeqCst);
+        let addr = server.local_addr().unwrap();
+        let handle = server.shutdown_handle().unwrap();
+        let running = thread::spawn(move || server.run());
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            let head = get(&mut stream);
+            assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+            assert!(head.contains("Retry-After: 1\r\n"), "{head}");
+        }
+        assert_eq!(handle.shared.active.load(Ordering::SeqCst), 0);
+        assert_eq!(handle.shared.idle.load(Ordering::SeqCst), 1);
+        handle.shutdown();
+        running.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn no_thread_at_all_is_an_error_from_run() {
+        let server = server(Duration::from_secs(60));
+        server.shared.thread_budget.store(0, Ordering::SeqCst);
+        assert!(server.run().is_err());
+    }
+
+    #[test]
+    fn idle_threads_beyond_one_exit_after_their_timeout() {
+        // accept() times out every second, and a thread idle for 1 s may exit
+        let mut server = server(Duration::from_secs(1));
+        Arc::get_mut(&mut server.shared)
+            .unwrap()
+            .idle_thread_timeout = Duration::from_secs(1);
+        let addr = server.local_addr().unwrap();
+        let handle = server.shutdown_handle().unwrap();
+        let running = thread::spawn(move || server.run());
+        let shared = &handle.shared;
+        // three connections at once: three threads serving them, and a fourth waiting
+        let mut streams: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        for stream in &mut streams {
+            assert!(get(stream).starts_with("HTTP/1.1 200 "));
+        }
+        assert_eq!(shared.active.load(Ordering::SeqCst), 3);
+        assert_eq!(shared.idle.load(Ordering::SeqCst), 1);
+        drop(streams);
+        eventually("all three back to waiting", || {
+            shared.active.load(Ordering::SeqCst) == 0 && shared.idle.load(Ordering::SeqCst) == 4
+        });
+        eventually("all but one idle thread gone", || {
+            shared.idle.load(Ordering::SeqCst) == 1
+        });
+        // and the one left serves
+        assert!(get(&mut TcpStream::connect(addr).unwrap()).starts_with("HTTP/1.1 200 "));
+        handle.shutdown();
+        running.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn shutdown_ends_every_waiting_thread_and_refuses_new_connections() {
+        let server = server(Duration::from_secs(60));
+        let addr = server.local_addr().unwrap();
+        let handle = server.shutdown_handle().unwrap();
+        let running = thread::spawn(move || server.run());
+        let mut streams: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        for stream in &mut streams {
+            assert!(get(stream).starts_with("HTTP/1.1 200 "));
+        }
+        drop(streams);
+        let shared = handle.shared.clone();
+        eventually("all back to waiting", || {
+            shared.idle.load(Ordering::SeqCst) == 4
+        });
+        handle.shutdown();
+        running.join().unwrap().unwrap();
+        eventually("every waiter gone", || {
+            shared.idle.load(Ordering::SeqCst) == 0
+        });
+        assert!(TcpStream::connect(addr).is_err());
     }
 }
