@@ -603,7 +603,7 @@ mod tests {
         symlink(magic, root.join("magic-out")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &root.join("fifo"),
+            root.join("fifo"),
             rustix::fs::FileType::Fifo,
             Mode::RUSR | Mode::WUSR,
             0,
