@@ -1,7 +1,7 @@
 //! Binding, the threads, the connection cap and graceful shutdown. One connection per thread:
 //! idle threads wait in `accept()` on the shared listener themselves, so a new connection wakes
-//! exactly one thread (the kernel wakes one waiter per connection), with no handoff. The thread
-//! that takes the last idle place starts another waiter first.
+//! exactly one thread (the kernel wakes one waiter per connection), with no handoff. When the
+//! last waiter accepts, it starts a thread for that connection and goes on waiting.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -163,7 +163,7 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let shared = &self.shared;
         shared.idle.fetch_add(1, Ordering::SeqCst);
-        start_thread(shared).map_err(|e| {
+        start_thread(shared, None).map_err(|(e, _)| {
             io::Error::new(e.kind(), format!("cannot start a connection thread: {e}"))
         })?;
         let mut stopping = shared.stopping.0.lock().expect("stopping lock");
@@ -201,31 +201,83 @@ fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
-/// Starts a connection thread, counted in `idle` by the caller.
-fn start_thread(shared: &Arc<Shared>) -> io::Result<()> {
+/// An accepted connection and its peer.
+type Job = (TcpStream, SocketAddr);
+
+/// Starts a connection thread: a waiter (counted in `idle` by the caller), or one that serves
+/// `first` and then waits. If no thread can be started, `first` comes back with the error.
+fn start_thread(shared: &Arc<Shared>, first: Option<Job>) -> Result<(), (io::Error, Option<Job>)> {
     #[cfg(test)]
-    shared
+    if shared
         .thread_budget
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .map_err(|_| io::Error::other("thread budget of the test spent"))?;
+        .is_err()
+    {
+        return Err((io::Error::other("thread budget of the test spent"), first));
+    }
+    // the job waits in a slot, not in the closure: a closure that cannot run is dropped, and
+    // the connection with it
+    let slot = Arc::new(Mutex::new(first));
+    let thread_slot = slot.clone();
     let worker_shared = shared.clone();
     thread::Builder::new()
         .name("conn".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || worker(&worker_shared))
+        .spawn(move || {
+            let first = thread_slot.lock().expect("slot lock").take();
+            drop(thread_slot);
+            worker(&worker_shared, first);
+        })
         .map(drop)
+        .map_err(|e| (e, slot.lock().expect("slot lock").take()))
 }
 
-/// Waits in `accept()` and serves the connection it gets, over and over, until the server
-/// shuts down or the thread has been idle for `idle_thread_timeout` while others wait too.
-fn worker(shared: &Arc<Shared>) {
+/// Serves `first`, if any, then waits in `accept()` and serves the connection it gets, over
+/// and over, until the server shuts down or the thread has been idle for
+/// `idle_thread_timeout` while others wait too.
+///
+/// The last waiter does not serve what it accepts: it starts a thread for that connection and
+/// goes on waiting, as an accept loop would. A thread that has waited is scheduled promptly
+/// when a connection wakes it; a new one waits its turn behind the running ones, and with new
+/// threads as the waiters, a burst of 10,000 connections overflowed the accept queue (1 s SYN
+/// retries). Once enough threads exist, nothing is handed over.
+fn worker(shared: &Arc<Shared>, mut first: Option<Job>) {
     let mut buffers = Buffers::default();
     let mut idle_since = Instant::now();
+    loop {
+        let (stream, peer) = match first.take() {
+            Some(job) => job,
+            None => {
+                let Some(job) = wait_for_connection(shared, &mut idle_since) else {
+                    return;
+                };
+                job
+            }
+        };
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            connection::serve(stream, peer, &shared.ctx, &mut buffers);
+        }));
+        if served.is_err() {
+            error!("{peer}: connection thread panicked; connection dropped");
+            buffers = Buffers::default();
+        }
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        if shared.ctx.shutdown.is_started() {
+            return;
+        }
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        idle_since = Instant::now();
+    }
+}
+
+/// Accepts until this thread has a connection to serve (and so is no longer idle), or should
+/// exit (`None`: shutdown, or idle too long while others wait).
+fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option<Job> {
     loop {
         let accepted = shared.listener.accept();
         if shared.ctx.shutdown.is_started() {
             shared.idle.fetch_sub(1, Ordering::SeqCst);
-            return;
+            return None;
         }
         // accept() gives the peer's address: no getpeername per connection
         let (stream, peer) = match accepted {
@@ -240,7 +292,7 @@ fn worker(shared: &Arc<Shared>) {
             {
                 if idle_since.elapsed() >= shared.idle_thread_timeout && retire(shared) {
                     debug!("idle thread exits after {:?} unused", idle_since.elapsed());
-                    return;
+                    return None;
                 }
                 continue;
             }
@@ -262,34 +314,25 @@ fn worker(shared: &Arc<Shared>) {
             refuse(stream);
             continue;
         }
-        if shared.idle.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // we were the last waiter: start the next one before serving
-            shared.idle.fetch_add(1, Ordering::SeqCst);
-            if let Err(e) = start_thread(shared) {
-                // stay the waiter; this connection is the one no thread could be started for
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-                error!("cannot start a connection thread: {e}");
+        if retire(shared) {
+            // others are waiting: serve it ourselves
+            return Some((stream, peer));
+        }
+        // the last waiter: a new thread serves it, and we keep waiting
+        if let Err((e, job)) = start_thread(shared, Some((stream, peer))) {
+            // the connection no thread could be started for
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            error!("cannot start a connection thread: {e}");
+            if let Some((stream, _)) = job {
                 refuse(stream);
-                continue;
             }
         }
-        let served = catch_unwind(AssertUnwindSafe(|| {
-            connection::serve(stream, peer, &shared.ctx, &mut buffers);
-        }));
-        if served.is_err() {
-            error!("{peer}: connection thread panicked; connection dropped");
-            buffers = Buffers::default();
-        }
-        shared.active.fetch_sub(1, Ordering::SeqCst);
-        if shared.ctx.shutdown.is_started() {
-            return;
-        }
-        shared.idle.fetch_add(1, Ordering::SeqCst);
-        idle_since = Instant::now();
+        *idle_since = Instant::now();
     }
 }
 
-/// Takes an idle thread off the count unless it is the last one; true if it may exit.
+/// Takes a waiting thread off the idle count unless it is the last one; true if it was taken
+/// off (and may serve a connection, or exit).
 fn retire(shared: &Shared) -> bool {
     shared
         .idle
