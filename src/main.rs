@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use http_server::config::{self, Config, Limits};
-use http_server::logger::{self, ThreadBufferedLogger};
+use http_server::logger::{self, BufferedLogger};
 use http_server::server;
 use log::{info, warn};
 
@@ -45,7 +45,7 @@ struct Args {
 }
 
 fn main() {
-    let logger = ThreadBufferedLogger::install();
+    let logger = BufferedLogger::install();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(logger::FLUSH_INTERVAL);
@@ -61,7 +61,7 @@ fn main() {
     }
 }
 
-fn run(logger: &ThreadBufferedLogger) -> anyhow::Result<()> {
+fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
     let args = Args::parse();
     let positive = |flag: &str, secs: u64| -> anyhow::Result<Duration> {
         anyhow::ensure!(
