@@ -30,12 +30,12 @@ done
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 missing=()
-for tool in wrk nginx curl openssl htpasswd python3; do
+for tool in wrk nginx curl openssl htpasswd python3 ss; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   echo "missing: ${missing[*]}" >&2
-  echo "install: apt-get install wrk nginx-light curl openssl apache2-utils python3" >&2
+  echo "install: apt-get install wrk nginx-light curl openssl apache2-utils python3 iproute2" >&2
   exit 1
 fi
 # BENCH_BIN measures another build (a branch's binary, say) with this script
@@ -178,7 +178,7 @@ if has_flag --tls-cert && has_flag --tls-key; then
 fi
 if has_flag --auth-file; then
   private=()
-  has_flag -- --private && private=(--private)
+  has_flag --private && private=(--private)
   start_ours auth --auth-file "$WORK/htpasswd" "${private[@]}"
   [ "$(curl -s --max-time 3 -H "$AUTH" "http://127.0.0.1:$PORT_auth/echo/abc")" = abc ] && AUTH_OK=1
 fi
