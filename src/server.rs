@@ -91,6 +91,9 @@ pub fn bind(config: Config) -> io::Result<Server> {
         limits: config.limits,
         files,
         shutdown: ShutdownSignal::default(),
+        policy: config.policy,
+        accounts: config.accounts,
+        tls: config.tls,
     };
     let shared = Shared {
         ctx,
