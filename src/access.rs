@@ -98,9 +98,7 @@ impl Refusal {
 
     fn reason(&self) -> &'static str {
         match self {
-            Refusal::MisdirectedHost => {
-                "this server answers only to localhost; see --allowed-host"
-            }
+            Refusal::MisdirectedHost => "this server answers only to localhost; see --allowed-host",
             Refusal::ReadOnly => "the server is read-only",
             Refusal::CrossSite => "cross-site write refused",
             Refusal::AnonymousWrite => {
@@ -273,7 +271,10 @@ fn is_local_host(policy: &Policy, host: &str) -> bool {
     let Some(name) = host_name(host) else {
         return false;
     };
-    let is_bind = match (policy.bind, name.strip_prefix('[').and_then(|n| n.strip_suffix(']'))) {
+    let is_bind = match (
+        policy.bind,
+        name.strip_prefix('[').and_then(|n| n.strip_suffix(']')),
+    ) {
         (Some(IpAddr::V6(bind)), Some(inside)) => inside.parse::<Ipv6Addr>() == Ok(bind),
         (Some(IpAddr::V4(bind)), None) => name.parse::<Ipv4Addr>() == Ok(bind),
         _ => false,
@@ -392,7 +393,12 @@ mod tests {
         }
         // a non-loopback bind has no such check
         assert_eq!(
-            status(&public(), "GET", &["Host: evil.example"], Credentials::Missing),
+            status(
+                &public(),
+                "GET",
+                &["Host: evil.example"],
+                Credentials::Missing
+            ),
             200
         );
         let v6 = Policy {
@@ -426,14 +432,56 @@ mod tests {
         };
         let h = "Host: localhost";
         let cases: &[(&str, &Policy, &str, Credentials, u16)] = &[
-            ("loopback anonymous write", &loopback(), "POST", Credentials::Missing, 200),
-            ("public anonymous write", &public(), "POST", Credentials::Missing, 403),
-            ("public anonymous read", &public(), "GET", Credentials::Missing, 200),
-            ("opened anonymous write", &open, "DELETE", Credentials::Missing, 200),
-            ("accounts anonymous write", &accounts, "PUT", Credentials::Missing, 401),
-            ("accounts anonymous read", &accounts, "GET", Credentials::Missing, 200),
+            (
+                "loopback anonymous write",
+                &loopback(),
+                "POST",
+                Credentials::Missing,
+                200,
+            ),
+            (
+                "public anonymous write",
+                &public(),
+                "POST",
+                Credentials::Missing,
+                403,
+            ),
+            (
+                "public anonymous read",
+                &public(),
+                "GET",
+                Credentials::Missing,
+                200,
+            ),
+            (
+                "opened anonymous write",
+                &open,
+                "DELETE",
+                Credentials::Missing,
+                200,
+            ),
+            (
+                "accounts anonymous write",
+                &accounts,
+                "PUT",
+                Credentials::Missing,
+                401,
+            ),
+            (
+                "accounts anonymous read",
+                &accounts,
+                "GET",
+                Credentials::Missing,
+                200,
+            ),
             ("accounts user write", &accounts, "PUT", valid(), 200),
-            ("accounts bad password", &accounts, "GET", Credentials::Invalid, 401),
+            (
+                "accounts bad password",
+                &accounts,
+                "GET",
+                Credentials::Invalid,
+                401,
+            ),
             (
                 "accounts throttled",
                 &accounts,
@@ -441,10 +489,28 @@ mod tests {
                 Credentials::Throttled(Duration::from_secs(5)),
                 429,
             ),
-            ("private anonymous read", &private, "GET", Credentials::Missing, 401),
+            (
+                "private anonymous read",
+                &private,
+                "GET",
+                Credentials::Missing,
+                401,
+            ),
             ("private user read", &private, "GET", valid(), 200),
-            ("read-only write", &read_only, "POST", Credentials::Missing, 405),
-            ("read-only read", &read_only, "GET", Credentials::Missing, 200),
+            (
+                "read-only write",
+                &read_only,
+                "POST",
+                Credentials::Missing,
+                405,
+            ),
+            (
+                "read-only read",
+                &read_only,
+                "GET",
+                Credentials::Missing,
+                200,
+            ),
         ];
         for (what, policy, method, credentials, expected) in cases {
             assert_eq!(

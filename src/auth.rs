@@ -180,10 +180,7 @@ impl Accounts {
     }
 
     fn table(&self) -> Arc<Table> {
-        self.table
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Who the client is, from its `Authorization` field (`None`: the field is absent).
@@ -343,13 +340,22 @@ mod tests {
     fn basic_values() {
         let alice = Some(("alice".to_owned(), "s3cret:x".to_owned()));
         assert_eq!(parse_basic(&basic("alice:s3cret:x")), alice);
-        assert_eq!(parse_basic(&basic("alice:s3cret:x").replace("Basic", "bAsIc")), alice);
-        assert_eq!(parse_basic(&basic("alice:s3cret:x").replace(' ', "   ")), alice);
+        assert_eq!(
+            parse_basic(&basic("alice:s3cret:x").replace("Basic", "bAsIc")),
+            alice
+        );
+        assert_eq!(
+            parse_basic(&basic("alice:s3cret:x").replace(' ', "   ")),
+            alice
+        );
         assert_eq!(
             parse_basic(&basic("jürgen:pässword")),
             Some(("jürgen".into(), "pässword".into()))
         );
-        assert_eq!(parse_basic(&basic(":")), Some((String::new(), String::new())));
+        assert_eq!(
+            parse_basic(&basic(":")),
+            Some((String::new(), String::new()))
+        );
         for bad in [
             "Basic".to_owned(),
             "Basic ".to_owned(),

@@ -212,8 +212,8 @@ impl Pace<'_> {
         if self.min_rate == 0 {
             return Ok(());
         }
-        let allowed = self.grace
-            + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
+        let allowed =
+            self.grace + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
         let left = allowed.saturating_sub(self.started.elapsed());
         if left.is_zero() {
             return Err(io::Error::new(
@@ -439,7 +439,10 @@ impl Connection<'_> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "handshake timed out",
+                ));
             }
             self.set_read_timeout(left.max(Duration::from_millis(1)))?;
             if tls.read_tls(&mut tcp)? == 0 {

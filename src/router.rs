@@ -32,9 +32,11 @@ pub fn route(
     guard: &Guard,
 ) -> Response {
     let credentials = match guard.accounts {
-        Some(accounts) => {
-            accounts.authenticate(head.headers.get("authorization"), guard.peer, Instant::now())
-        }
+        Some(accounts) => accounts.authenticate(
+            head.headers.get("authorization"),
+            guard.peer,
+            Instant::now(),
+        ),
         None => Credentials::Missing,
     };
     // `grant.may_write` is what the listing page needs to offer uploads (issue 9)
@@ -81,7 +83,8 @@ mod tests {
     use crate::parse::{Parsed, parse_head};
 
     fn answer(method: &str, target: &str) -> (u16, Option<String>) {
-        let raw = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ua/1\r\n\r\n");
+        let raw =
+            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ua/1\r\n\r\n");
         let Ok(Parsed::Complete((head, _))) = parse_head(raw.as_bytes(), &Limits::default()) else {
             panic!("{raw:?} did not parse");
         };

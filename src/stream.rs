@@ -93,9 +93,7 @@ impl response::Sink for Stream<'_> {
             if left == 0 {
                 break self.flush().map(|()| len);
             }
-            let want = chunk
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             match file.read(&mut chunk[..want]) {
                 Ok(0) => break Err(response::file_shrank()),
                 Ok(n) => {

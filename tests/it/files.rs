@@ -937,7 +937,9 @@ fn issue_3_a_stalled_upload_leaves_no_temporary() {
     let server = TestServer::with_args(&["--io-timeout", "1"]);
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
+        .write_all(
+            b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc",
+        )
         .unwrap();
     assert_eq!(read_response(&mut stream).status, 408);
     assert!(!server.path("stall").exists());

@@ -5,4 +5,5 @@ mod differential;
 mod files;
 mod protocol;
 mod routes;
+mod security;
 mod support;

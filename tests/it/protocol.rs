@@ -178,7 +178,10 @@ fn other_http_versions_get_505() {
 #[test]
 fn size_limits_give_414_431_and_413() {
     let server = TestServer::with_args(&["--max-body", "1000"]);
-    let long_target = format!("GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(9000));
+    let long_target = format!(
+        "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(9000)
+    );
     assert_refused(&server, long_target.as_bytes(), 414);
     let big_head = format!(
         "GET / HTTP/1.1\r\nHost: localhost\r\nX: {}\r\n\r\n",
@@ -451,7 +454,9 @@ fn a_stalled_body_times_out() {
     let server = TestServer::with_args(&["--io-timeout", "1"]);
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
+        .write_all(
+            b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc",
+        )
         .unwrap();
     let response = read_response(&mut stream);
     assert_eq!(response.status, 408);

@@ -33,7 +33,8 @@ fn echo_returns_the_path_as_text_plain() {
 #[test]
 fn user_agent_is_echoed_whatever_the_header_case() {
     let server = TestServer::start();
-    let request = b"GET /user-agent HTTP/1.1\r\nHost: localhost\r\nuser-AGENT: foobar/1.2.3\r\n\r\n";
+    let request =
+        b"GET /user-agent HTTP/1.1\r\nHost: localhost\r\nuser-AGENT: foobar/1.2.3\r\n\r\n";
     let response = server.exchange(request);
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("text/plain"));
