@@ -7,3 +7,4 @@ mod protocol;
 mod routes;
 mod security;
 mod support;
+mod tls;
