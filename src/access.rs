@@ -21,6 +21,7 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::request::{Method, RequestHead};
@@ -52,7 +53,7 @@ pub enum Credentials {
     /// No `Authorization` field (or no accounts to check it against).
     Missing,
     /// A user whose password matched.
-    Valid(String),
+    Valid(Arc<str>),
     /// Malformed, unknown user or wrong password.
     Invalid,
     /// Too many recent failures from this client address; try again after this long.
@@ -63,7 +64,7 @@ pub enum Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The authenticated user, if any.
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     /// Whether this client's writes would be allowed (for the listing page's upload form).
     pub may_write: bool,
 }

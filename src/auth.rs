@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -123,10 +124,13 @@ struct Table {
 pub struct Accounts {
     path: PathBuf,
     table: RwLock<Arc<Table>>,
-    /// Keyed digests of verified `Authorization` values -> user.
-    verified: Mutex<HashMap<[u8; 32], String>>,
+    /// Keyed digests of verified `Authorization` values -> user. Read on every authenticated
+    /// request, written once per new credential.
+    verified: RwLock<HashMap<[u8; 32], Arc<str>>>,
     /// Per client address (IPv6 per /64): failures and when the window began.
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Whether `failures` has any entry: spares the common case (no failures) its lock.
+    any_failures: AtomicBool,
     key: [u8; 32],
 }
 
@@ -150,8 +154,9 @@ impl Accounts {
         Ok(Accounts {
             path: path.to_owned(),
             table: RwLock::new(Arc::new(read_table(path)?)),
-            verified: Mutex::new(HashMap::new()),
+            verified: RwLock::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            any_failures: AtomicBool::new(false),
             key,
         })
     }
@@ -173,7 +178,7 @@ impl Accounts {
         let count = table.users.len();
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         self.verified
-            .lock()
+            .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         Ok(count)
@@ -199,8 +204,14 @@ impl Accounts {
             return Credentials::Throttled(wait);
         }
         let digest = self.digest(value);
-        if let Some(user) = self.verified_lock().get(&digest) {
-            return Credentials::Valid(user.clone());
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+            .cloned();
+        if let Some(user) = cached {
+            return Credentials::Valid(user);
         }
         let (user, valid) = match parse_basic(value) {
             Some((user, password)) => {
@@ -219,7 +230,8 @@ impl Accounts {
         };
         match (user, valid) {
             (Some(user), true) => {
-                let mut verified = self.verified_lock();
+                let user: Arc<str> = user.into();
+                let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
                 if verified.len() >= MAX_CACHED {
                     verified.clear();
                 }
@@ -237,10 +249,6 @@ impl Accounts {
         }
     }
 
-    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], String>> {
-        self.verified.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn digest(&self, value: &str) -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(self.key);
@@ -250,6 +258,9 @@ impl Accounts {
 
     /// How long `client` must wait, if it has used up its failures.
     fn throttled(&self, client: IpAddr, now: Instant) -> Option<Duration> {
+        if !self.any_failures.load(Ordering::Relaxed) {
+            return None;
+        }
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let &(since, count) = failures.get(&client)?;
         let ends = since + THROTTLE_WINDOW;
@@ -265,6 +276,7 @@ impl Accounts {
                 failures.clear();
             }
         }
+        self.any_failures.store(true, Ordering::Relaxed);
         let entry = failures.entry(client).or_insert((now, 0));
         if now.duration_since(entry.0) >= THROTTLE_WINDOW {
             *entry = (now, 0);
@@ -418,7 +430,7 @@ mod tests {
         let valid = Credentials::Valid("alice".into());
         assert_eq!(accounts.authenticate(None, me, now), Credentials::Missing);
         assert_eq!(accounts.authenticate(Some(&good), me, now), valid);
-        assert_eq!(accounts.verified_lock().len(), 1);
+        assert_eq!(accounts.verified.read().unwrap().len(), 1);
         assert_eq!(accounts.authenticate(Some(&good), me, now), valid);
         for _ in 0..MAX_FAILURES {
             let wrong = accounts.authenticate(Some(&basic("alice:nope")), me, now);
