@@ -202,6 +202,12 @@ pub fn describe(policy: &Policy, tls: bool) -> String {
     format!("access: reads by {reads}, writes by {writes}, TLS {tls}")
 }
 
+/// Whether passwords would cross the network unencrypted: accounts, no TLS, and a bind
+/// address other machines can reach. Worth a warning at start-up.
+pub fn exposes_passwords(policy: &Policy, tls: bool) -> bool {
+    policy.accounts && !tls && !policy.bind.is_some_and(|ip| ip.is_loopback())
+}
+
 fn unauthenticated(policy: &Policy) -> Refusal {
     Refusal::Unauthenticated {
         realm: policy.realm.clone(),
@@ -537,6 +543,34 @@ mod tests {
         assert_eq!(
             Refusal::ReadOnly.response().header_value("allow"),
             Some("GET, HEAD")
+        );
+    }
+
+    #[test]
+    fn start_up_description_and_warning() {
+        let accounts = Policy {
+            accounts: true,
+            ..public()
+        };
+        assert!(exposes_passwords(&accounts, false));
+        assert!(!exposes_passwords(&accounts, true));
+        assert!(!exposes_passwords(&public(), false));
+        let on_loopback = Policy {
+            accounts: true,
+            ..loopback()
+        };
+        assert!(!exposes_passwords(&on_loopback, false));
+        assert_eq!(
+            describe(&public(), false),
+            "access: reads by anyone, writes by nobody (non-loopback bind without --auth-file), TLS off"
+        );
+        let read_only = Policy {
+            read_only: true,
+            ..accounts
+        };
+        assert_eq!(
+            describe(&read_only, true),
+            "access: reads by anyone, writes by nobody (--read-only), TLS on"
         );
     }
 

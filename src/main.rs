@@ -118,12 +118,15 @@ fn run(logger: &ThreadBufferedLogger) -> anyhow::Result<()> {
         allowed_hosts: args
             .allowed_host
             .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+            .map(|h| {
+                access::host_name(h)
+                    .with_context(|| format!("--allowed-host {h:?} is not a host name"))
+            })
+            .collect::<anyhow::Result<_>>()?,
         realm: config::REALM.into(),
     };
     let policy_line = access::describe(&policy, tls.is_some());
-    let clear_text_passwords = accounts.is_some() && tls.is_none() && !args.bind.is_loopback();
+    let clear_text_passwords = access::exposes_passwords(&policy, tls.is_some());
     let config = Config {
         addr: SocketAddr::new(args.bind, args.port),
         directory: args.directory,

@@ -382,3 +382,17 @@ fn issue_8_a_body_slower_than_the_minimum_rate_gets_408() {
     drop(stream);
     drip.join().unwrap();
 }
+
+#[test]
+fn issue_8_an_allowed_host_must_be_a_host_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .args(["--port", "0", "--allowed-host", "evil.example/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--allowed-host \"evil.example/x\""),
+        "{stderr}"
+    );
+}
