@@ -192,14 +192,14 @@ struct BodySource<'a> {
     pace: Pace<'a>,
 }
 
-/// The slow-body guard: the body must have arrived by `started + grace + received / rate`
+/// The slow-body guard: the body must have arrived by `started + io_timeout + received / rate`
 /// (Apache's `mod_reqtimeout` `body=...,MinRate=...`), whatever the gaps between bytes.
 struct Pace<'a> {
     started: Instant,
-    grace: Duration,
     /// Bytes per second; 0 turns the guard off.
     min_rate: u64,
     received: u64,
+    /// Both the grace before the rate applies and the longest wait for any one read.
     io_timeout: Duration,
     /// The connection's record of the socket's read timeout, kept true when we lower it.
     read_timeout: &'a mut Option<Duration>,
@@ -212,8 +212,8 @@ impl Pace<'_> {
         if self.min_rate == 0 {
             return Ok(());
         }
-        let allowed =
-            self.grace + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
+        let allowed = self.io_timeout
+            + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
         let left = allowed.saturating_sub(self.started.elapsed());
         if left.is_zero() {
             return Err(io::Error::new(
@@ -426,9 +426,8 @@ impl Connection<'_> {
                 StatusCode::BAD_REQUEST,
                 "this port speaks HTTPS; use an https:// URL",
             );
-            let mut buf = Vec::new();
-            let _ = refusal.write_to(&mut Vec::new(), &mut buf, false, Persistence::Close);
-            let _ = tcp.write_all(&buf);
+            let mut plain = Stream::new(&conn.stream, None);
+            let _ = refusal.write_to(&mut plain, &mut self.bufs.write, false, Persistence::Close);
             self.close_gracefully();
             return Err(io::Error::other("plain HTTP on the TLS port"));
         }
@@ -604,7 +603,6 @@ impl Connection<'_> {
             continue_pending: expects_continue,
             pace: Pace {
                 started: Instant::now(),
-                grace: limits.io_timeout,
                 min_rate: limits.min_body_rate,
                 received: 0,
                 io_timeout: limits.io_timeout,
