@@ -161,15 +161,6 @@ impl Accounts {
         })
     }
 
-    /// Number of accounts now loaded.
-    pub fn len(&self) -> usize {
-        self.table().users.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Reads the file again. On success the new accounts replace the old ones and the cache of
     /// verified credentials is emptied (passwords may have changed); on failure the old
     /// accounts stay.
