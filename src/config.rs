@@ -3,7 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::access::Policy;
+use crate::auth::Accounts;
+use crate::tls::TlsFiles;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -17,6 +22,12 @@ pub struct Config {
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     pub limits: Limits,
+    /// Who may read and write.
+    pub policy: Policy,
+    /// Accounts from `--auth-file`; `main` keeps a handle to reload them on SIGHUP.
+    pub accounts: Option<Arc<Accounts>>,
+    /// Certificate and key (`--tls-cert`, `--tls-key`); reloaded on SIGHUP.
+    pub tls: Option<Arc<TlsFiles>>,
 }
 
 /// Caps on what one client may send, and how slowly.
@@ -38,6 +49,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Longest wait for the next body byte, or for the client to take the next response byte.
     pub io_timeout: Duration,
+    /// Slowest average body rate in bytes per second, after a grace of `io_timeout`: a body
+    /// must be complete by `start + io_timeout + received / min_body_rate` (then 408). 0 is off.
+    pub min_body_rate: u64,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -51,6 +65,10 @@ pub const MAX_CHUNK_LINE_BYTES: usize = 4096;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// 1 KiB/s: a 1 MiB body may take 30 s + 17 min; one byte every 29 s is cut off after 30 s.
+pub const MIN_BODY_RATE: u64 = 1024;
+/// The realm of the Basic challenge.
+pub const REALM: &str = "files";
 
 impl Default for Limits {
     fn default() -> Self {
@@ -63,6 +81,7 @@ impl Default for Limits {
             header_timeout: HEADER_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             io_timeout: IO_TIMEOUT,
+            min_body_rate: MIN_BODY_RATE,
         }
     }
 }

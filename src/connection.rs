@@ -1,5 +1,6 @@
-//! The per-connection loop: fill the buffer, parse a head, frame the body, route, write, then
-//! keep the connection or close it. This is the only module that owns a `TcpStream`.
+//! The per-connection loop: the TLS handshake if any, then fill the buffer, parse a head, frame
+//! the body, route, write, and keep the connection or close it. This is the only module that
+//! owns a `TcpStream`; `stream.rs` lends it out as a plain or TLS byte stream.
 //!
 //! Every failure ends in one of two ways: a response (status plus a one-line reason, then close
 //! when our place in the stream is unknown), or a silent close because the peer is gone or the
@@ -7,15 +8,16 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
-use rustix::io::Errno;
-use rustix::net::SendFlags;
+use rustls::ServerConnection;
 
+use crate::access::Policy;
+use crate::auth::Accounts;
 use crate::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing};
 use crate::compress::{Gzip, accepts_gzip};
 use crate::config::Limits;
@@ -23,7 +25,9 @@ use crate::files::FileRoot;
 use crate::parse::{HeadScanner, Parsed};
 use crate::request::{Method, RequestHead, Version};
 use crate::response::{self, Body, Persistence, Response, StatusCode};
-use crate::router;
+use crate::router::{self, Guard};
+use crate::stream::Stream;
+use crate::tls::TlsFiles;
 
 /// What every connection shares: limits, the file root, and the shutdown switch.
 #[derive(Debug)]
@@ -34,6 +38,12 @@ pub struct Context {
     pub limits: Limits,
     pub files: Option<FileRoot>,
     pub shutdown: ShutdownSignal,
+    /// Who may read and write.
+    pub policy: Policy,
+    /// Accounts from `--auth-file`.
+    pub accounts: Option<Arc<Accounts>>,
+    /// Certificate and key from `--tls-cert`/`--tls-key`: connections speak TLS.
+    pub tls: Option<Arc<TlsFiles>>,
 }
 
 /// Lets a graceful shutdown close connections that sit idle between requests, while those in
@@ -106,6 +116,8 @@ pub struct Buffers {
     read: ReadBuf,
     write: Vec<u8>,
     gzip: Option<Gzip>,
+    /// Files pass through this under TLS (no `sendfile` there).
+    tls_file: Vec<u8>,
 }
 
 /// Room for a typical request head; grows for larger ones up to `max_head_bytes`.
@@ -142,7 +154,7 @@ impl ReadBuf {
 
     /// Reads once from `stream`, making room first (moving the unconsumed bytes to the front,
     /// or doubling up to `max` bytes). Returns 0 at EOF or when the buffer is at `max`.
-    fn fill_from(&mut self, mut stream: &TcpStream, max: usize) -> io::Result<usize> {
+    fn fill_from(&mut self, stream: &mut impl Read, max: usize) -> io::Result<usize> {
         if self.data.is_empty() {
             self.data = vec![0; READ_BUF_BYTES];
         }
@@ -171,32 +183,78 @@ impl ReadBuf {
 }
 
 /// The request body's bytes as they arrive: first what is buffered, then the socket. Sends
-/// `100 Continue` before the first socket read when the client is waiting for it.
+/// `100 Continue` before the first socket read when the client is waiting for it, and holds
+/// the client to the minimum body rate.
 struct BodySource<'a> {
     buf: &'a mut ReadBuf,
-    stream: &'a TcpStream,
+    stream: Stream<'a>,
     continue_pending: bool,
+    pace: Pace<'a>,
+}
+
+/// The slow-body guard: the body must have arrived by `started + io_timeout + received / rate`
+/// (Apache's `mod_reqtimeout` `body=...,MinRate=...`), whatever the gaps between bytes.
+struct Pace<'a> {
+    started: Instant,
+    /// Bytes per second; 0 turns the guard off.
+    min_rate: u64,
+    received: u64,
+    /// Both the grace before the rate applies and the longest wait for any one read.
+    io_timeout: Duration,
+    /// The connection's record of the socket's read timeout, kept true when we lower it.
+    read_timeout: &'a mut Option<Duration>,
+}
+
+impl Pace<'_> {
+    /// Before a socket read: fails with `TimedOut` once the body is late, and otherwise makes
+    /// the read wait no longer than the time left.
+    fn check(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        if self.min_rate == 0 {
+            return Ok(());
+        }
+        let allowed = self.io_timeout
+            + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
+        let left = allowed.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request body slower than --min-body-rate",
+            ));
+        }
+        let timeout = left.min(self.io_timeout).max(Duration::from_millis(1));
+        if *self.read_timeout != Some(timeout) {
+            tcp.set_read_timeout(Some(timeout))?;
+            *self.read_timeout = Some(timeout);
+        }
+        Ok(())
+    }
 }
 
 impl BodySource<'_> {
     fn send_continue(&mut self) -> io::Result<()> {
         if self.continue_pending {
             self.continue_pending = false;
-            let mut stream = self.stream;
-            stream.write_all(response::CONTINUE)?;
+            self.stream.write_all(response::CONTINUE)?;
+            self.stream.flush()?;
         }
         Ok(())
+    }
+
+    fn before_socket_read(&mut self) -> io::Result<()> {
+        self.send_continue()?;
+        self.pace.check(self.stream.tcp)
     }
 }
 
 impl Read for BodySource<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.buf.start == self.buf.end {
-            self.send_continue()?;
             // a large read bypasses the small buffer, as BufReader does
             if out.len() >= self.buf.data.len() {
-                let mut stream = self.stream;
-                return stream.read(out);
+                self.before_socket_read()?;
+                let n = self.stream.read(out)?;
+                self.pace.received += n as u64;
+                return Ok(n);
             }
         }
         let available = self.fill_buf()?;
@@ -210,8 +268,9 @@ impl Read for BodySource<'_> {
 impl BufRead for BodySource<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.buf.start == self.buf.end {
-            self.send_continue()?;
-            self.buf.fill_from(self.stream, usize::MAX)?;
+            self.before_socket_read()?;
+            let n = self.buf.fill_from(&mut self.stream, usize::MAX)?;
+            self.pace.received += n as u64;
         }
         Ok(self.buf.filled())
     }
@@ -294,6 +353,9 @@ enum NoHead {
 
 struct Connection<'a> {
     conn: Arc<Registered>,
+    /// The TLS session, when the server speaks TLS.
+    tls: Option<Box<ServerConnection>>,
+    peer_ip: IpAddr,
     /// The peer address, formatted once for the log.
     peer: String,
     ctx: &'a Context,
@@ -321,11 +383,22 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
     debug!("{peer} connected");
     let mut conn = Connection {
         conn,
+        tls: None,
+        peer_ip: peer.ip(),
         peer: peer.to_string(),
         ctx,
         bufs,
         read_timeout,
     };
+    if let Some(files) = &ctx.tls {
+        match conn.handshake(files) {
+            Ok(tls) => conn.tls = Some(tls),
+            Err(e) => {
+                debug!("{peer}: TLS handshake failed: {e}");
+                return;
+            }
+        }
+    }
     conn.run();
     // a panic or an early return may leave bytes of a dead connection behind
     let read = &mut conn.bufs.read;
@@ -336,6 +409,56 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
 }
 
 impl Connection<'_> {
+    /// The TLS handshake, within the header timeout (however slowly the client trickles it).
+    /// A plain HTTP request gets a plain 400 that says to use https.
+    fn handshake(&mut self, files: &TlsFiles) -> io::Result<Box<ServerConnection>> {
+        let deadline = Instant::now() + self.ctx.limits.header_timeout;
+        let mut tls = ServerConnection::new(files.config())
+            .map(Box::new)
+            .map_err(io::Error::other)?;
+        let conn = self.conn.clone();
+        let mut tcp = &conn.stream;
+        let mut first = [0u8; 1];
+        self.set_read_timeout(self.ctx.limits.header_timeout)?;
+        // RFC 8446 §5.1: a TLS record starts with its content type, 22 for a handshake
+        if tcp.peek(&mut first)? == 1 && first[0] != 22 && first[0].is_ascii_uppercase() {
+            let refusal = Response::error(
+                StatusCode::BAD_REQUEST,
+                "this port speaks HTTPS; use an https:// URL",
+            );
+            let mut plain = Stream::new(&conn.stream, None);
+            let _ = refusal.write_to(&mut plain, &mut self.bufs.write, false, Persistence::Close);
+            self.close_gracefully();
+            return Err(io::Error::other("plain HTTP on the TLS port"));
+        }
+        while tls.is_handshaking() {
+            if tls.wants_write() {
+                tls.write_tls(&mut tcp)?;
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "handshake timed out",
+                ));
+            }
+            self.set_read_timeout(left.max(Duration::from_millis(1)))?;
+            if tls.read_tls(&mut tcp)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // the alert that says why
+                while tls.wants_write() && tls.write_tls(&mut tcp).is_ok() {}
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+        while tls.wants_write() {
+            tls.write_tls(&mut tcp)?;
+        }
+        Ok(tls)
+    }
+
     fn run(&mut self) {
         loop {
             let head = match self.read_head() {
@@ -431,10 +554,8 @@ impl Connection<'_> {
                     return Err(NoHead::Quiet);
                 }
             }
-            let read = self
-                .bufs
-                .read
-                .fill_from(&self.conn.stream, limits.max_head_bytes);
+            let mut stream = Stream::new(&self.conn.stream, self.tls.as_deref_mut());
+            let read = self.bufs.read.fill_from(&mut stream, limits.max_head_bytes);
             let was_idle = self.conn.idle.swap(false, Ordering::SeqCst);
             match read {
                 Ok(0) => return Err(NoHead::Quiet),
@@ -478,8 +599,15 @@ impl Connection<'_> {
         }
         let source = BodySource {
             buf: &mut self.bufs.read,
-            stream: &self.conn.stream,
+            stream: Stream::new(&self.conn.stream, self.tls.as_deref_mut()),
             continue_pending: expects_continue,
+            pace: Pace {
+                started: Instant::now(),
+                min_rate: limits.min_body_rate,
+                received: 0,
+                io_timeout: limits.io_timeout,
+                read_timeout: &mut self.read_timeout,
+            },
         };
         let framed = match framing {
             BodyFraming::None => Framed::None,
@@ -490,7 +618,12 @@ impl Connection<'_> {
             framed,
             failed: false,
         };
-        let mut response = router::route(head, &mut body, self.ctx.files.as_ref());
+        let guard = Guard {
+            policy: &self.ctx.policy,
+            accounts: self.ctx.accounts.as_deref(),
+            peer: self.peer_ip,
+        };
+        let mut response = router::route(head, &mut body, self.ctx.files.as_ref(), &guard);
         if !body.is_done() {
             // A body that failed (bad framing, a stall, the client gone) leaves our place in
             // the stream unknown. A client still waiting for 100 may send nothing at all
@@ -541,12 +674,15 @@ impl Connection<'_> {
             Ending::KeepAlive => Persistence::KeepAlive,
             Ending::Close | Ending::Linger => Persistence::Close,
         };
-        let result = response.write_to(
-            &mut &self.conn.stream,
-            &mut self.bufs.write,
-            head_only,
-            persistence,
-        );
+        let mut stream = Stream {
+            tcp: &self.conn.stream,
+            tls: self.tls.as_deref_mut(),
+            scratch: Some(&mut self.bufs.tls_file),
+        };
+        let result = response.write_to(&mut stream, &mut self.bufs.write, head_only, persistence);
+        if persistence == Persistence::Close {
+            stream.close_notify();
+        }
         let sent = match result {
             Ok(sent) => sent,
             Err(e) => {
@@ -562,7 +698,7 @@ impl Connection<'_> {
         // response before the client reads it: read it away first
         match ending {
             Ending::KeepAlive => {}
-            Ending::Close if self.bufs.read.start == self.bufs.read.end => {
+            Ending::Close if self.bufs.read.start == self.bufs.read.end && self.tls.is_none() => {
                 let _ = self.conn.stream.shutdown(Shutdown::Write);
             }
             Ending::Close | Ending::Linger => self.close_gracefully(),
@@ -625,45 +761,6 @@ impl std::fmt::Display for Escaped<'_> {
         } else {
             write!(f, "{}", self.0.escape_debug())
         }
-    }
-}
-
-/// Files go to the socket with `sendfile(2)`: no copy through user space. (std's `io::copy`
-/// from a `File` to a `TcpStream` does not do this here; strace shows 8 KiB read/write pairs.)
-/// The head goes first with `MSG_MORE`, so that head and the start of the file share packets.
-impl response::Sink for &TcpStream {
-    fn send_file(
-        &mut self,
-        mut head: &[u8],
-        file: &std::fs::File,
-        start: u64,
-        len: u64,
-    ) -> io::Result<u64> {
-        let more = if len > 0 {
-            SendFlags::MORE
-        } else {
-            SendFlags::empty()
-        };
-        while !head.is_empty() {
-            match rustix::net::send(*self, head, SendFlags::NOSIGNAL | more) {
-                Ok(n) => head = &head[n..],
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut offset = start;
-        let end = start + len;
-        while offset < end {
-            // at most 1 GiB per call; the kernel moves `offset` on
-            let count = usize::try_from((end - offset).min(1 << 30)).expect("fits in usize");
-            match rustix::fs::sendfile(*self, file, Some(&mut offset), count) {
-                Ok(0) => return Err(response::file_shrank()),
-                Ok(_) => {}
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(len)
     }
 }
 

@@ -7,6 +7,8 @@
 //! owns a socket, and the protocol modules see bytes or `Read`/`Write` only.
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod auth;
 pub mod body;
 pub mod compress;
 pub mod config;
@@ -20,3 +22,5 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod stream;
+pub mod tls;

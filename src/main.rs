@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use http_server::access::{self, Policy};
+use http_server::auth::Accounts;
 use http_server::config::{self, Config, Limits};
 use http_server::logger::{self, BufferedLogger};
 use http_server::server;
+use http_server::tls::TlsFiles;
 use log::{info, warn};
 
 /// A small, strict HTTP/1.1 server: /, /echo/{s}, /user-agent and /files/{name}.
@@ -42,6 +45,33 @@ struct Args {
     /// Seconds a graceful shutdown (SIGINT/SIGTERM) waits for in-flight requests
     #[arg(long, default_value_t = config::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace: u64,
+    /// Slowest average request-body rate in bytes/s, after a grace of --io-timeout (then 408);
+    /// 0 turns the guard off
+    #[arg(long, default_value_t = config::MIN_BODY_RATE)]
+    min_body_rate: u64,
+    /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
+    /// SIGHUP
+    #[arg(long, value_name = "PATH")]
+    auth_file: Option<PathBuf>,
+    /// Reads need a user too (needs --auth-file)
+    #[arg(long, requires = "auth_file")]
+    private: bool,
+    /// Refuse every write (405)
+    #[arg(long)]
+    read_only: bool,
+    /// Let anonymous clients write on a non-loopback address (loopback binds always do)
+    #[arg(long, conflicts_with = "auth_file")]
+    allow_anonymous_writes: bool,
+    /// A name (besides localhost and the bind address) clients of a loopback bind may use in
+    /// Host; repeatable
+    #[arg(long, value_name = "NAME")]
+    allowed_host: Vec<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key); reloaded on SIGHUP
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() {
@@ -70,6 +100,32 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
         );
         Ok(Duration::from_secs(secs))
     };
+    let accounts = match &args.auth_file {
+        Some(path) => Some(Arc::new(Accounts::load(path).context("--auth-file")?)),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(TlsFiles::load(cert, key)?)),
+        _ => None,
+    };
+    let policy = Policy {
+        bind: Some(args.bind),
+        accounts: accounts.is_some(),
+        private: args.private,
+        read_only: args.read_only,
+        allow_anonymous_writes: args.allow_anonymous_writes,
+        allowed_hosts: args
+            .allowed_host
+            .iter()
+            .map(|h| {
+                access::host_name(h)
+                    .with_context(|| format!("--allowed-host {h:?} is not a host name"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        realm: config::REALM.into(),
+    };
+    let policy_line = access::describe(&policy, tls.is_some());
+    let clear_text_passwords = access::exposes_passwords(&policy, tls.is_some());
     let config = Config {
         addr: SocketAddr::new(args.bind, args.port),
         directory: args.directory,
@@ -80,21 +136,38 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
             header_timeout: positive("header-timeout", args.header_timeout)?,
             idle_timeout: positive("idle-timeout", args.idle_timeout)?,
             io_timeout: positive("io-timeout", args.io_timeout)?,
+            min_body_rate: args.min_body_rate,
             ..Limits::default()
         },
+        policy,
+        accounts: accounts.clone(),
+        tls: tls.clone(),
     };
     raise_open_files_limit(config.max_connections);
     let server = server::bind(config)?;
+    info!("{policy_line}");
+    if clear_text_passwords {
+        warn!(
+            "passwords will cross the network in clear text: --auth-file on {} without --tls-cert",
+            args.bind
+        );
+    }
     let handle = server.shutdown_handle()?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        for signal in signals.forever() {
+            if signal == signal_hook::consts::SIGHUP {
+                reload(accounts.as_deref(), tls.as_deref());
+                continue;
+            }
             info!("signal {signal}: shutting down");
             handle.shutdown();
+            break;
         }
     });
     info!("listening on {}", server.local_addr()?);
@@ -103,6 +176,26 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
     server.run().context("server failed")?;
     info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: reads the auth file and the TLS pair again; connections stay open, and whatever
+/// fails to load keeps its old version.
+fn reload(accounts: Option<&Accounts>, tls: Option<&TlsFiles>) {
+    if let Some(accounts) = accounts {
+        match accounts.reload() {
+            Ok(n) => info!("reloaded --auth-file: {n} accounts"),
+            Err(e) => warn!("kept the old accounts: {e}"),
+        }
+    }
+    if let Some(tls) = tls {
+        match tls.reload() {
+            Ok(()) => info!("reloaded the TLS certificate and key"),
+            Err(e) => warn!("kept the old TLS certificate: {e}"),
+        }
+    }
+    if accounts.is_none() && tls.is_none() {
+        info!("SIGHUP: nothing to reload");
+    }
 }
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.

@@ -1,8 +1,13 @@
-//! One `match` on (path, method): known paths with the wrong method get 405 and `Allow`,
-//! methods this server does not implement get 501, everything else 404.
+//! First `access` decides whether the request may go ahead at all; then one `match` on (path,
+//! method): known paths with the wrong method get 405 and `Allow`, methods this server does
+//! not implement get 501, everything else 404.
 
 use std::io::Read;
+use std::net::IpAddr;
+use std::time::Instant;
 
+use crate::access::{self, Credentials, Policy};
+use crate::auth::Accounts;
 use crate::files::FileRoot;
 use crate::handlers;
 use crate::request::{Method, RequestHead};
@@ -11,9 +16,34 @@ use crate::response::{Response, StatusCode};
 const READ_ONLY: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
 
+/// What the access check needs besides the request: the rules, the accounts, the client.
+pub struct Guard<'a> {
+    pub policy: &'a Policy,
+    pub accounts: Option<&'a Accounts>,
+    pub peer: IpAddr,
+}
+
 /// Answers one request. `body` yields exactly the request's body (empty when it has none);
 /// a handler that refuses the request leaves it unread and the connection decides what then.
-pub fn route(head: &RequestHead, body: &mut dyn Read, files: Option<&FileRoot>) -> Response {
+pub fn route(
+    head: &RequestHead,
+    body: &mut dyn Read,
+    files: Option<&FileRoot>,
+    guard: &Guard,
+) -> Response {
+    let credentials = match guard.accounts {
+        Some(accounts) => accounts.authenticate(
+            head.headers.get("authorization"),
+            guard.peer,
+            Instant::now(),
+        ),
+        None => Credentials::Missing,
+    };
+    // `grant.may_write` is what the listing page needs to offer uploads (issue 9)
+    let _grant = match access::decide(guard.policy, head, &credentials) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.response(),
+    };
     if let Method::Other(_) = head.method {
         return Response::error(StatusCode::NOT_IMPLEMENTED, "method not implemented");
     }
@@ -53,11 +83,20 @@ mod tests {
     use crate::parse::{Parsed, parse_head};
 
     fn answer(method: &str, target: &str) -> (u16, Option<String>) {
-        let raw = format!("{method} {target} HTTP/1.1\r\nHost: a\r\nUser-Agent: ua/1\r\n\r\n");
+        let raw =
+            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: ua/1\r\n\r\n");
         let Ok(Parsed::Complete((head, _))) = parse_head(raw.as_bytes(), &Limits::default()) else {
             panic!("{raw:?} did not parse");
         };
-        let response = route(&head, &mut std::io::empty(), None);
+        let guard = Guard {
+            policy: &Policy {
+                bind: Some(IpAddr::from([127, 0, 0, 1])),
+                ..Policy::default()
+            },
+            accounts: None,
+            peer: IpAddr::from([127, 0, 0, 1]),
+        };
+        let response = route(&head, &mut std::io::empty(), None, &guard);
         (
             response.status.code(),
             response.header_value("allow").map(str::to_owned),

@@ -94,6 +94,9 @@ pub fn bind(config: Config) -> io::Result<Server> {
         limits: config.limits,
         files,
         shutdown: ShutdownSignal::default(),
+        policy: config.policy,
+        accounts: config.accounts,
+        tls: config.tls,
     };
     let shared = Shared {
         listener: socket.into(),

@@ -898,7 +898,7 @@ fn issue_4_if_match_is_checked_again_when_the_upload_lands() {
     let etag = etag_of(&server, "doc");
     let mut slow = server.connect();
     let head = format!(
-        "POST /files/doc HTTP/1.1\r\nHost: x\r\nIf-Match: {etag}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        "POST /files/doc HTTP/1.1\r\nHost: localhost\r\nIf-Match: {etag}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
     );
     slow.write_all(head.as_bytes()).unwrap();
     // the 100 proves the server has checked If-Match and is reading the body
@@ -937,7 +937,9 @@ fn issue_3_a_stalled_upload_leaves_no_temporary() {
     let server = TestServer::with_args(&["--io-timeout", "1"]);
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .write_all(
+            b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc",
+        )
         .unwrap();
     assert_eq!(read_response(&mut stream).status, 408);
     assert!(!server.path("stall").exists());
@@ -952,7 +954,7 @@ fn issue_3_shutdown_removes_temporaries_of_uploads_that_cannot_finish() {
     let mut stream = server.connect();
     stream
         .write_all(
-            b"POST /files/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+            b"POST /files/slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
         )
         .unwrap();
     assert_eq!(read_response(&mut stream).status, 100);
@@ -995,7 +997,7 @@ fn issue_4_put_status_says_what_the_rename_replaced() {
     let server = TestServer::start();
     let mut slow = server.connect();
     slow.write_all(
-        b"PUT /files/p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        b"PUT /files/p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
     )
     .unwrap();
     assert_eq!(read_response(&mut slow).status, 100);

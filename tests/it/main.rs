@@ -5,4 +5,6 @@ mod differential;
 mod files;
 mod protocol;
 mod routes;
+mod security;
 mod support;
+mod tls;

@@ -10,7 +10,7 @@ use crate::support::{TestServer, assert_closed, get, read_response};
 #[test]
 fn a_request_split_into_one_byte_segments_parses_the_same() {
     let server = TestServer::start();
-    let request = b"POST /files/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /echo/after HTTP/1.1\r\nHost: x\r\n\r\n";
+    let request = b"POST /files/slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /echo/after HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut stream = server.connect();
     for byte in request {
         stream.write_all(&[*byte]).unwrap();
@@ -62,7 +62,7 @@ fn connection_close_is_announced_and_the_socket_closes_right_after() {
     let server = TestServer::start();
     let mut stream = server.connect();
     stream
-        .write_all(b"GET /echo/bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /echo/bye HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let response = read_response(&mut stream);
     assert_eq!(response.header("connection"), Some("close"));
@@ -130,20 +130,20 @@ fn assert_refused(server: &TestServer, request: &[u8], status: u16) {
 fn malformed_heads_get_400_and_close() {
     let server = TestServer::start();
     let cases: &[&[u8]] = &[
-        b"GET / HTTP/1.1\nHost: x\n\n",
-        b"GET / HTTP/1.1\r\nHost: x\n\r\n",
-        b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: localhost\n\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\n\r\n",
+        b"GET  / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"GET /\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nX: 1\r\n  folded\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nX: 1\r\n  folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nBad Name: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nNoColon\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-        b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: \xff\xfe\r\n\r\n",
-        b"GET relative HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: b\r\n\r\n",
+        b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: \xff\xfe\r\n\r\n",
+        b"GET relative HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"\xff\xff\xff\r\n\r\n",
     ];
     for request in cases {
@@ -170,35 +170,38 @@ fn leading_empty_lines_before_a_request_are_ignored() {
 #[test]
 fn other_http_versions_get_505() {
     let server = TestServer::start();
-    assert_refused(&server, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
-    assert_refused(&server, b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
-    assert_refused(&server, b"GET / HTTP/1\r\nHost: x\r\n\r\n", 400);
+    assert_refused(&server, b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505);
+    assert_refused(&server, b"GET / HTTP/1.2\r\nHost: localhost\r\n\r\n", 505);
+    assert_refused(&server, b"GET / HTTP/1\r\nHost: localhost\r\n\r\n", 400);
 }
 
 #[test]
 fn size_limits_give_414_431_and_413() {
     let server = TestServer::with_args(&["--max-body", "1000"]);
-    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    let long_target = format!(
+        "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(9000)
+    );
     assert_refused(&server, long_target.as_bytes(), 414);
     let big_head = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX: {}\r\n\r\n",
         "a".repeat(70_000)
     );
     assert_refused(&server, big_head.as_bytes(), 431);
     let many_fields: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
     assert_refused(
         &server,
-        format!("GET / HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n").as_bytes(),
+        format!("GET / HTTP/1.1\r\nHost: localhost\r\n{many_fields}\r\n").as_bytes(),
         431,
     );
     assert_refused(
         &server,
-        b"POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
+        b"POST /files/big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1001\r\n\r\n",
         413,
     );
     assert!(!server.path("big").exists());
     let chunked_over = format!(
-        "POST /files/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n",
+        "POST /files/big HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n",
         "a".repeat(1001)
     );
     assert_refused(&server, chunked_over.as_bytes(), 413);
@@ -209,7 +212,7 @@ fn size_limits_give_414_431_and_413() {
 fn chunked_uploads_are_decoded_with_extensions_and_trailers() {
     let server = TestServer::start();
     let mut stream = server.connect();
-    let request = b"POST /files/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: x\r\n\r\n";
+    let request = b"POST /files/c HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: localhost\r\n\r\n";
     stream.write_all(request).unwrap();
     assert_eq!(read_response(&mut stream).status, 201);
     assert_eq!(read_response(&mut stream).body, b"next");
@@ -229,7 +232,7 @@ fn bad_chunked_bodies_get_400_and_store_nothing() {
         "0\r\nno-colon\r\n\r\n",
     ] {
         let request = format!(
-            "POST /files/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+            "POST /files/bad HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
         );
         assert_refused(&server, request.as_bytes(), 400);
         assert!(!server.path("bad").exists());
@@ -244,7 +247,7 @@ fn issue_3_one_bad_chunk_byte_never_lets_the_rest_through() {
     for body in ["1z\r\nA\r\n0\r\n\r\n", "5\r\nhelloX\r\n0\r\n\r\n"] {
         let mut stream = server.connect();
         let request = format!(
-            "POST /files/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}GET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+            "POST /files/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n{body}GET /echo/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).unwrap();
         let response = read_response(&mut stream);
@@ -259,17 +262,17 @@ fn transfer_codings_we_cannot_decode_are_refused() {
     let server = TestServer::start();
     assert_refused(
         &server,
-        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"POST /files/t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
         501,
     );
     assert_refused(
         &server,
-        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n",
+        b"POST /files/t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: foo\r\n\r\n",
         501,
     );
     assert_refused(
         &server,
-        b"POST /files/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST /files/t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         400,
     );
     assert_refused(
@@ -291,12 +294,12 @@ fn content_length_must_be_digits_and_agree() {
     ] {
         assert_refused(
             &server,
-            format!("POST /files/cl HTTP/1.1\r\nHost: x\r\n{cl}\r\n\r\nabcd").as_bytes(),
+            format!("POST /files/cl HTTP/1.1\r\nHost: localhost\r\n{cl}\r\n\r\nabcd").as_bytes(),
             400,
         );
     }
     let response = server.exchange(
-        b"POST /files/cl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        b"POST /files/cl HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
     );
     assert_eq!(response.status, 201);
 }
@@ -306,15 +309,15 @@ fn smuggled_requests_are_never_answered() {
     let server = TestServer::start();
     // CL + TE: a front end that uses CL would see one request, one using TE two
     let mut stream = server.connect();
-    let smuggle = b"POST /files/s HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let smuggle = b"POST /files/s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
     stream.write_all(smuggle).unwrap();
     assert_eq!(read_response(&mut stream).status, 400);
     assert_closed(&mut stream);
     // the body of a well-framed request is never taken for the next request
     let mut stream = server.connect();
-    let body = b"GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let body = b"GET /echo/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut request = format!(
-        "POST /files/s HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        "POST /files/s HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -330,7 +333,7 @@ fn smuggled_requests_are_never_answered() {
 fn expect_100_continue_is_answered_before_the_body() {
     let server = TestServer::start();
     let mut stream = server.connect();
-    stream.write_all(b"POST /files/e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    stream.write_all(b"POST /files/e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
     let interim = read_response(&mut stream);
     assert_eq!(interim.head, "HTTP/1.1 100 Continue\r\n\r\n");
     stream.write_all(b"hello").unwrap();
@@ -343,15 +346,15 @@ fn expect_100_continue_on_a_refused_request_gets_the_final_status_and_a_close() 
     let server = TestServer::with_args(&["--max-body", "10"]);
     for (request, status) in [
         (
-            "POST /files/missing/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            "POST /files/missing/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
             409,
         ),
         (
-            "POST /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
+            "POST /files/big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
             413,
         ),
         (
-            "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            "POST /echo/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
             405,
         ),
     ] {
@@ -368,7 +371,7 @@ fn other_expectations_get_417() {
     let server = TestServer::start();
     assert_refused(
         &server,
-        b"POST /files/e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx",
+        b"POST /files/e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx",
         417,
     );
 }
@@ -378,7 +381,7 @@ fn an_unread_small_body_is_skipped_and_the_connection_kept() {
     let server = TestServer::start();
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .write_all(b"POST /nope HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
         .unwrap();
     stream.write_all(&get("/echo/still-here")).unwrap();
     assert_eq!(read_response(&mut stream).status, 404);
@@ -451,7 +454,9 @@ fn a_stalled_body_times_out() {
     let server = TestServer::with_args(&["--io-timeout", "1"]);
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /files/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .write_all(
+            b"POST /files/stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc",
+        )
         .unwrap();
     let response = read_response(&mut stream);
     assert_eq!(response.status, 408);
@@ -465,7 +470,7 @@ fn slow_clients_do_not_block_a_normal_one() {
     let slow: Vec<TcpStream> = (0..1000)
         .map(|_| {
             let mut s = server.connect();
-            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
                 .unwrap();
             s
         })
@@ -501,14 +506,14 @@ fn abuse_never_kills_the_server() {
         vec![0u8; 10_000],
         vec![0xffu8; 100_000],
         b"\r\n".repeat(40_000),
-        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n".to_vec(),
-        b"POST /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffffff\r\n".to_vec(),
-        b"POST /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;".iter().copied().chain(std::iter::repeat_n(b'a', 10_000)).collect(),
-        b"GET /files/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-        b"GET /echo/%ff%fe%00 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0.5;q=abc, *;q=\r\n\r\n".to_vec(),
-        b"GET / HTTP/1.1\r\nHost: x\r\nRange: bytes=-\r\n\r\n".to_vec(),
-        b"GET /files/ HTTP/1.1\r\nHost: x\r\nRange: bytes=99999999999999999999-\r\nIf-Modified-Since: Sun, 99 Foo 1994\r\n\r\n".to_vec(),
-        b"POST /files/d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Digest: sha-256=:!!!:\r\n\r\nabc".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999999999\r\n\r\n".to_vec(),
+        b"POST /files/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffffff\r\n".to_vec(),
+        b"POST /files/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n1;".iter().copied().chain(std::iter::repeat_n(b'a', 10_000)).collect(),
+        b"GET /files/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        b"GET /echo/%ff%fe%00 HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip;q=0.5;q=abc, *;q=\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nRange: bytes=-\r\n\r\n".to_vec(),
+        b"GET /files/ HTTP/1.1\r\nHost: localhost\r\nRange: bytes=99999999999999999999-\r\nIf-Modified-Since: Sun, 99 Foo 1994\r\n\r\n".to_vec(),
+        b"POST /files/d HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Digest: sha-256=:!!!:\r\n\r\nabc".to_vec(),
     ];
     for request in &junk {
         let mut stream = server.connect();
@@ -528,7 +533,7 @@ fn abuse_never_kills_the_server() {
     // clients that vanish at every stage of a request
     for cut in [5, 20, 40, 60] {
         let request =
-            b"POST /files/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+            b"POST /files/cut HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n0123456789";
         let mut stream = server.connect();
         stream.write_all(&request[..cut]).unwrap();
         drop(stream);
@@ -547,7 +552,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     // a request whose body is still coming when the signal arrives; its 100 Continue proves
     // that the server has read the head
     let mut busy = server.connect();
-    busy.write_all(b"POST /files/late HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    busy.write_all(b"POST /files/late HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut busy).status, 100);
     busy.write_all(b"ab").unwrap();
     server.terminate();

@@ -33,7 +33,8 @@ fn echo_returns_the_path_as_text_plain() {
 #[test]
 fn user_agent_is_echoed_whatever_the_header_case() {
     let server = TestServer::start();
-    let request = b"GET /user-agent HTTP/1.1\r\nHost: x\r\nuser-AGENT: foobar/1.2.3\r\n\r\n";
+    let request =
+        b"GET /user-agent HTTP/1.1\r\nHost: localhost\r\nuser-AGENT: foobar/1.2.3\r\n\r\n";
     let response = server.exchange(request);
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("text/plain"));
@@ -65,7 +66,7 @@ fn no_date_or_server_header() {
         get("/"),
         get("/echo/x"),
         get("/nope"),
-        b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"BREW / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
     ] {
         let response = server.exchange(&request);
         assert!(
@@ -80,18 +81,18 @@ fn no_date_or_server_header() {
 fn wrong_method_is_405_with_allow_and_unknown_method_is_501() {
     let server = TestServer::start();
     let response =
-        server.exchange(b"POST /echo/abc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        server.exchange(b"POST /echo/abc HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(response.status, 405);
     assert_eq!(response.header("allow"), Some("GET, HEAD"));
-    let response = server.exchange(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let response = server.exchange(b"DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(response.status, 405);
-    let response = server.exchange(b"PATCH /files/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    let response = server.exchange(b"PATCH /files/a HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(response.status, 405);
     assert_eq!(
         response.header("allow"),
         Some("GET, HEAD, POST, PUT, DELETE")
     );
-    let response = server.exchange(b"BREW /echo/abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    let response = server.exchange(b"BREW /echo/abc HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(
         response
             .head
@@ -112,7 +113,7 @@ fn gzip_when_accepted_and_identity_otherwise() {
     let server = TestServer::start();
     let echo = |accept: &str| {
         let request = format!(
-            "GET /echo/{} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n\r\n",
+            "GET /echo/{} HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: {accept}\r\n\r\n",
             "a".repeat(300)
         );
         server.exchange(request.as_bytes())
@@ -147,7 +148,7 @@ fn gzip_when_accepted_and_identity_otherwise() {
         assert_eq!(response.header("content-encoding"), None, "{accept}");
         assert_eq!(response.body, "a".repeat(300).as_bytes());
     }
-    let request = b"GET /user-agent HTTP/1.1\r\nHost: x\r\nUser-Agent: zip/1\r\nAccept-Encoding: gzip\r\n\r\n";
+    let request = b"GET /user-agent HTTP/1.1\r\nHost: localhost\r\nUser-Agent: zip/1\r\nAccept-Encoding: gzip\r\n\r\n";
     let response = server.exchange(request);
     assert_eq!(response.header("content-encoding"), Some("gzip"));
     assert_eq!(gunzip(&response.body), b"zip/1");
@@ -182,7 +183,7 @@ fn head_answers_like_get_without_a_body() {
         let mut stream = server.connect();
         use std::io::Write;
         stream
-            .write_all(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .write_all(format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
             .unwrap();
         let head = crate::support::read_head_response(&mut stream);
         assert_eq!(head.head, got.head, "{path}");
