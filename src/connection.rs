@@ -22,7 +22,7 @@ use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::parse::{HeadScanner, Parsed};
 use crate::request::{Method, RequestHead, Version};
-use crate::response::{self, Body, Persistence, Response, StatusCode};
+use crate::response::{self, Body, DateField, Persistence, Response, StatusCode};
 use crate::router;
 
 /// What every connection shares: limits, the file root, and the shutdown switch.
@@ -34,6 +34,8 @@ pub struct Context {
     pub limits: Limits,
     pub files: Option<FileRoot>,
     pub shutdown: ShutdownSignal,
+    /// Whether responses carry `Date` (`--no-date` turns it off).
+    pub date: DateField,
 }
 
 /// Lets a graceful shutdown close connections that sit idle between requests, while those in
@@ -546,6 +548,7 @@ impl Connection<'_> {
             &mut self.bufs.write,
             head_only,
             persistence,
+            self.ctx.date,
         );
         let sent = match result {
             Ok(sent) => sent,

@@ -7,6 +7,7 @@
 //! owns a socket, and the protocol modules see bytes or `Read`/`Write` only.
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod body;
 pub mod compress;
 pub mod config;
@@ -14,6 +15,8 @@ pub mod connection;
 pub mod date;
 pub mod files;
 pub mod handlers;
+pub mod listing;
+pub mod mime;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -30,7 +30,11 @@ pub fn route(head: &RequestHead, body: &mut dyn Read, files: Option<&FileRoot>) 
                 (None, _) => {
                     Response::error(StatusCode::NOT_FOUND, "no --directory is being served")
                 }
-                (Some(root), Method::Get | Method::Head) => handlers::get_file(root, name, head),
+                (Some(root), Method::Get | Method::Head) => {
+                    // TODO(#8): whether this client may write, from the access decision
+                    let may_write = true;
+                    handlers::get_file(root, name, head, may_write)
+                }
                 (Some(root), Method::Post | Method::Put) => {
                     handlers::put_file(root, name, head, body)
                 }

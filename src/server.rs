@@ -91,6 +91,7 @@ pub fn bind(config: Config) -> io::Result<Server> {
         limits: config.limits,
         files,
         shutdown: ShutdownSignal::default(),
+        date: config.date,
     };
     let shared = Shared {
         ctx,
