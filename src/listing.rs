@@ -472,3 +472,88 @@ fn assets() -> &'static Assets {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn negotiation() {
+        let cases: &[(&[&str], Format)] = &[
+            (&[], Format::Plain),
+            (&["*/*"], Format::Plain),
+            (&["text/*"], Format::Plain),
+            (&["text/plain"], Format::Plain),
+            (&["text/html"], Format::Html),
+            (&["TEXT/HTML"], Format::Html),
+            (&["text/html,application/xhtml+xml,*/*;q=0.8"], Format::Html),
+            (&["application/json"], Format::Json),
+            (&["text/html;q=0.5", "application/json"], Format::Json),
+            (&["application/json;q=0.5, text/html;q=0.5"], Format::Html),
+            (&["text/html;q=0"], Format::Plain),
+            (&["text/html;q=0.001"], Format::Html),
+            (&["text/html;q=1.001"], Format::Plain),
+            (&["text/html;q=x, application/json"], Format::Json),
+            (
+                &["text/html ; Q=0.9 , application/json;q=0.8"],
+                Format::Html,
+            ),
+            (&["text/html;level=1;q=0"], Format::Plain),
+            (&[";;;,,,=q=;"], Format::Plain),
+        ];
+        for (values, want) in cases {
+            assert_eq!(negotiate(values.iter().copied()), *want, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn query() {
+        let q = |sort, order| Query { sort, order };
+        let cases = [
+            ("", Query::default()),
+            ("sort=size", q(SortKey::Size, SortOrder::Ascending)),
+            (
+                "sort=date&order=desc",
+                q(SortKey::Modified, SortOrder::Descending),
+            ),
+            (
+                "order=desc&sort=name",
+                q(SortKey::Name, SortOrder::Descending),
+            ),
+            ("sort=SIZE&order=up&x=1&&=", Query::default()),
+            (
+                "sort=size&sort=name",
+                q(SortKey::Name, SortOrder::Ascending),
+            ),
+            ("sort%3Dsize", Query::default()),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_query(input), want, "{input}");
+            assert_eq!(parse_query(&want.as_str()[1..]), want, "round trip");
+        }
+    }
+
+    #[test]
+    fn sizes_and_links() {
+        for (bytes, want) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (10 << 20, "10.0 MiB"),
+            (u64::MAX, "16.0 EiB"),
+        ] {
+            assert_eq!(human_size(bytes), want);
+        }
+        assert_eq!(
+            encode_segment("a b#c%d?e&f\"g'h<i>:é/").to_string(),
+            "a%20b%23c%25d%3Fe%26f%22g%27h%3Ci%3E%3A%C3%A9%2F"
+        );
+        assert_eq!(encode_segment("A-z_0.9~").to_string(), "A-z_0.9~");
+        assert_eq!(
+            files_url(Path::new("sub dir/café #1.txt")),
+            "/files/sub%20dir/caf%C3%A9%20%231.txt"
+        );
+    }
+}

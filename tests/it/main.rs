@@ -3,6 +3,8 @@
 
 mod differential;
 mod files;
+mod listing;
 mod protocol;
 mod routes;
 mod support;
+mod web;
