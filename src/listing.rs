@@ -181,7 +181,8 @@ pub struct Listing {
 
 impl Listing {
     /// Sorts the entries as the format and query say and builds the response: a streamed body
-    /// with its exact length, `Vary: Accept`, `Cache-Control: no-cache`, and for HTML the CSP.
+    /// with its exact length and an `ETag` of its bytes, `Vary: Accept`, `Cache-Control:
+    /// no-cache`, and for HTML the CSP.
     pub fn into_response(mut self) -> Response {
         self.sort();
         let content_type = match self.format {
@@ -190,13 +191,24 @@ impl Listing {
             Format::Html => "text/html; charset=utf-8",
             Format::Json => "application/json",
         };
-        let mut counter = ByteCounter(0);
+        let mut counter = ByteCounter {
+            len: 0,
+            hash: std::hash::DefaultHasher::new(),
+        };
         self.write_body(&mut counter)
             .expect("counting bytes cannot fail");
+        // the same bytes give the same tag, in this process: a restart only costs one 200.
+        // Weak, since a 64-bit hash is no promise of byte-for-byte identity.
+        let etag = format!(
+            "W/\"{:x}-{:x}\"",
+            counter.len,
+            std::hash::Hasher::finish(&counter.hash)
+        );
         let mut response = Response::new(StatusCode::OK)
             .header("Content-Type", content_type)
             .header("Vary", "Accept")
             .header("Cache-Control", "no-cache")
+            .header("ETag", etag)
             .header("X-Content-Type-Options", "nosniff");
         if self.format == Format::Html {
             response = response
@@ -204,7 +216,7 @@ impl Listing {
                 .header("Referrer-Policy", "no-referrer");
         }
         response.body = Body::Stream {
-            len: Some(counter.0),
+            len: Some(counter.len),
             source: Box::new(self),
         };
         response
@@ -418,12 +430,18 @@ impl BodyStream for Listing {
     }
 }
 
-/// Counts the bytes a listing renders to, to know its `Content-Length` before sending it.
-struct ByteCounter(u64);
+/// Counts and hashes the bytes a listing renders to: its `Content-Length` and `ETag` before
+/// it is sent.
+struct ByteCounter {
+    len: u64,
+    hash: std::hash::DefaultHasher,
+}
 
 impl Write for ByteCounter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0 += data.len() as u64;
+        use std::hash::Hasher;
+        self.len += data.len() as u64;
+        self.hash.write(data);
         Ok(data.len())
     }
 

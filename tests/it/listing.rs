@@ -311,3 +311,39 @@ fn issue_9_large_listings_have_exact_lengths_for_head_and_http_1_0() {
         assert_eq!(read_response(&mut old).body, got.body, "{accept}");
     }
 }
+
+#[test]
+fn issue_9_listings_revalidate_with_their_etag() {
+    let server = TestServer::start();
+    fs::write(server.path("a.txt"), "a").unwrap();
+    let mut tags = Vec::new();
+    for accept in ["*/*", "application/json", "text/html"] {
+        let first = listing(&server, "/files/", accept);
+        let etag = first.header("etag").expect("listing ETag").to_owned();
+        assert!(etag.starts_with("W/\""), "{etag}");
+        let again = server.exchange(
+            format!(
+                "GET /files/ HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nIf-None-Match: {etag}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(again.status, 304, "{accept}");
+        assert_eq!(again.header("etag"), Some(etag.as_str()));
+        assert_eq!(again.header("vary"), Some("Accept"));
+        assert_eq!(again.header("cache-control"), Some("no-cache"));
+        assert!(again.header("content-type").is_none());
+        tags.push(etag);
+    }
+    tags.dedup();
+    assert_eq!(tags.len(), 3, "each format has its own tag");
+    // a change to the directory changes the tag
+    let before = listing(&server, "/files/", "*/*")
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    fs::write(server.path("b.txt"), "b").unwrap();
+    assert_ne!(
+        listing(&server, "/files/", "*/*").header("etag"),
+        Some(before.as_str())
+    );
+}
