@@ -552,6 +552,60 @@ mod tests {
         }
     }
 
+    fn page(may_write: bool) -> String {
+        let entry = |name: &str, is_dir| DirEntry {
+            name: name.into(),
+            is_dir,
+            size: 2048,
+            modified: std::time::UNIX_EPOCH,
+        };
+        let mut listing = Listing {
+            path: vec!["a&b".into(), "<c>".into()],
+            entries: vec![entry("x\"y'<z>.txt", false), entry("d #1", true)],
+            format: Format::Html,
+            query: Query::default(),
+            may_write,
+        };
+        listing.sort();
+        let mut out = Vec::new();
+        listing.write_body(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn html_escapes_and_encodes_in_one_place() {
+        let html = page(true);
+        for want in [
+            "<title>Index of /files/a&amp;b/&lt;c&gt;/</title>",
+            "<a href=\"/files/a%26b/\">a&amp;b</a>",
+            "<a href=\"/files/a%26b/%3Cc%3E/\">&lt;c&gt;</a>",
+            "<a href=\"x%22y%27%3Cz%3E.txt\">x&quot;y'&lt;z&gt;.txt</a>",
+            "<a href=\"d%20%231/\">d #1/</a>",
+            "<td class=\"size\" data-bytes=\"2048\">2.0 KiB</td>",
+            "<time datetime=\"1970-01-01T00:00:00Z\">1970-01-01 00:00</time>",
+            "<a href=\"../\" rel=\"up\">",
+            "id=\"picker\"",
+            "class=\"delete\"",
+        ] {
+            assert!(html.contains(want), "{want} not in {html}");
+        }
+        assert!(html.find("d #1/").unwrap() < html.find("x&quot;").unwrap());
+        assert!(html.ends_with("</body></html>\n"));
+    }
+
+    #[test]
+    fn read_only_pages_offer_no_writes() {
+        let html = page(false);
+        for absent in [
+            "id=\"upload\"",
+            "id=\"picker\"",
+            "class=\"delete\"",
+            "class=\"actions\"",
+        ] {
+            assert!(!html.contains(absent), "{absent}");
+        }
+    }
+
     #[test]
     fn sizes_and_links() {
         for (bytes, want) in [
