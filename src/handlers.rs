@@ -115,6 +115,10 @@ impl Validators {
     }
 }
 
+/// The policy of served HTML, SVG and XML documents.
+const UPLOADED_PAGE_POLICY: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
 /// Files smaller than this are sent as they are: gzip's header and trailer and a response's
 /// chunk framing would eat most of what it saves (nginx's `gzip_min_length` is 20, Caddy 512).
 const GZIP_MIN_BYTES: u64 = 1024;
@@ -198,6 +202,13 @@ fn serve_file(
                 .header("Accept-Ranges", "bytes");
             if gzipped {
                 response = response.header("Content-Encoding", "gzip");
+            }
+            if mime::is_active(&content_type) {
+                // Uploaded pages share this origin with the listing, which can upload and
+                // delete: in a sandbox (an opaque origin) their scripts still run but cannot
+                // act as this origin. Only for types that run script: Chrome refuses to show
+                // a PDF in a sandbox.
+                response = response.header("Content-Security-Policy", UPLOADED_PAGE_POLICY);
             }
         }
         response

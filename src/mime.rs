@@ -50,6 +50,16 @@ pub fn is_compressible(content_type: &str) -> bool {
         || essence.ends_with("+xml")
 }
 
+/// Whether a browser runs script from a document of this type: HTML, XHTML, SVG, XML (which
+/// may be XHTML in disguise).
+pub fn is_active(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    matches!(
+        essence,
+        "text/html" | "application/xhtml+xml" | "text/xml" | "application/xml"
+    ) || essence.ends_with("+xml")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +104,23 @@ mod tests {
         }
         for no in [UNKNOWN, "image/png", "application/gzip", "video/mp4"] {
             assert!(!is_compressible(no), "{no}");
+        }
+        for active in [
+            "text/html; charset=utf-8",
+            "image/svg+xml; charset=utf-8",
+            "application/xhtml+xml",
+            "text/xml",
+        ] {
+            assert!(is_active(active), "{active}");
+        }
+        for inert in [
+            "text/plain; charset=utf-8",
+            "application/pdf",
+            "text/css",
+            "text/javascript",
+            UNKNOWN,
+        ] {
+            assert!(!is_active(inert), "{inert}");
         }
     }
 }

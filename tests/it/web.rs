@@ -68,6 +68,33 @@ fn issue_9_types_come_from_the_extension_never_from_the_content() {
 }
 
 #[test]
+fn issue_9_served_pages_run_in_a_sandbox_away_from_the_listing() {
+    let server = TestServer::start();
+    for name in ["page.html", "logo.svg", "notes.txt", "doc.pdf", "blob"] {
+        fs::write(
+            server.path(name),
+            "<script>fetch('/files/x', {method: 'DELETE'})</script>",
+        )
+        .unwrap();
+    }
+    for (name, sandboxed) in [
+        ("page.html", true),
+        ("logo.svg", true),
+        ("notes.txt", false),
+        ("doc.pdf", false),
+        ("blob", false),
+    ] {
+        let response = server.exchange(&get(&format!("/files/{name}")));
+        let policy = response.header("content-security-policy");
+        assert_eq!(
+            policy.is_some_and(|p| p.starts_with("sandbox ") && !p.contains("allow-same-origin")),
+            sandboxed,
+            "{name}: {policy:?}"
+        );
+    }
+}
+
+#[test]
 fn issue_9_date_on_every_response_unless_no_date() {
     let server = TestServer::start();
     fs::write(server.path("a.txt"), "a").unwrap();
