@@ -10,10 +10,14 @@
     hidden.hidden = false;
   }
   const progress = document.getElementById("progress");
+  // the names this page lists: an upload under one of them replaces a file, so it asks first
+  const listed = new Set(
+    Array.from(document.querySelectorAll("tbody tr:not(.parent) td.name a"), (a) => a.textContent),
+  );
 
   // One PUT per file, relative to this directory's URL (it ends in "/"). XMLHttpRequest
   // rather than fetch: only it reports upload progress.
-  function send(file) {
+  function send(file, replace) {
     const item = document.createElement("li");
     const label = document.createElement("span");
     const bar = document.createElement("progress");
@@ -25,6 +29,10 @@
     return new Promise((resolve) => {
       const request = new XMLHttpRequest();
       request.open("PUT", encodeURIComponent(file.name));
+      if (!replace) {
+        // a file that appeared since this page was loaded is not replaced unasked (412)
+        request.setRequestHeader("If-None-Match", "*");
+      }
       request.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) {
           bar.max = event.total;
@@ -51,10 +59,17 @@
 
   async function sendAll(files) {
     let allOk = true;
+    let sent = 0;
     for (const file of files) {
-      allOk = (await send(file)) && allOk;
+      const replace = listed.has(file.name);
+      if (replace && !confirm("Replace " + file.name + "?")) {
+        continue;
+      }
+      allOk = (await send(file, replace)) && allOk;
+      sent += 1;
     }
-    if (allOk) {
+    // the page shows the new files; after a failure it keeps the messages instead
+    if (sent > 0 && allOk) {
       location.reload();
     }
   }

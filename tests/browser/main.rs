@@ -218,6 +218,43 @@ async fn issue_9_a_person_browses_uploads_deletes_and_sorts() {
         content
     );
 
+    // uploading over a listed file asks first; declined, nothing changes; accepted, replaced
+    let replacement = upload_dir.path().join("README.txt");
+    fs::write(&replacement, "Read me second.\n").unwrap();
+    let picker = client.find(Locator::Id("picker")).await.unwrap();
+    picker
+        .send_keys(replacement.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_alert_text().await.unwrap(),
+        "Replace README.txt?"
+    );
+    client.dismiss_alert().await.unwrap();
+    assert_eq!(
+        fs::read(server.path("README.txt")).unwrap(),
+        b"Read me first.\n"
+    );
+    picker
+        .send_keys(replacement.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_alert_text().await.unwrap(),
+        "Replace README.txt?"
+    );
+    client.accept_alert().await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("tr td.size[data-bytes='16']"))
+        .await
+        .expect("the page lists the replaced file after it reloads");
+    assert_eq!(
+        fs::read(server.path("README.txt")).unwrap(),
+        b"Read me second.\n"
+    );
+
     // delete one, through the confirmation
     let row = client
         .find(Locator::XPath("//tr[td/a[text()='old.log']]"))
