@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::access::Policy;
 use crate::auth::Accounts;
+use crate::response::DateField;
 use crate::tls::TlsFiles;
 
 /// Everything the server needs to run.
@@ -21,6 +22,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Whether responses carry `Date` (RFC 9110 §6.6.1); off with `--no-date`.
+    pub date: DateField,
     pub limits: Limits,
     /// Who may read and write.
     pub policy: Policy,

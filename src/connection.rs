@@ -24,7 +24,7 @@ use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::parse::{HeadScanner, Parsed};
 use crate::request::{Method, RequestHead, Version};
-use crate::response::{self, Body, Persistence, Response, StatusCode};
+use crate::response::{self, Body, DateField, Persistence, Response, StatusCode};
 use crate::router::{self, Guard};
 use crate::stream::Stream;
 use crate::tls::TlsFiles;
@@ -44,6 +44,8 @@ pub struct Context {
     pub accounts: Option<Arc<Accounts>>,
     /// Certificate and key from `--tls-cert`/`--tls-key`: connections speak TLS.
     pub tls: Option<Arc<TlsFiles>>,
+    /// Whether responses carry `Date` (`--no-date` turns it off).
+    pub date: DateField,
 }
 
 /// Lets a graceful shutdown close connections that sit idle between requests, while those in
@@ -427,7 +429,13 @@ impl Connection<'_> {
                 "this port speaks HTTPS; use an https:// URL",
             );
             let mut plain = Stream::new(&conn.stream, None);
-            let _ = refusal.write_to(&mut plain, &mut self.bufs.write, false, Persistence::Close);
+            let _ = refusal.write_to(
+                &mut plain,
+                &mut self.bufs.write,
+                false,
+                Persistence::Close,
+                self.ctx.date,
+            );
             self.close_gracefully();
             return Err(io::Error::other("plain HTTP on the TLS port"));
         }
@@ -679,7 +687,13 @@ impl Connection<'_> {
             tls: self.tls.as_deref_mut(),
             scratch: Some(&mut self.bufs.tls_file),
         };
-        let result = response.write_to(&mut stream, &mut self.bufs.write, head_only, persistence);
+        let result = response.write_to(
+            &mut stream,
+            &mut self.bufs.write,
+            head_only,
+            persistence,
+            self.ctx.date,
+        );
         if persistence == Persistence::Close {
             stream.close_notify();
         }

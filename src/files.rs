@@ -181,6 +181,16 @@ enum Containment {
     ReadBack,
 }
 
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The file name, never containing `/` or a control character.
+    pub name: Box<str>,
+    pub is_dir: bool,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
 /// A stored upload: how many bytes, and their SHA-256.
 #[derive(Debug)]
 pub struct Stored {
@@ -288,28 +298,33 @@ impl FileRoot {
         Ok(file)
     }
 
-    /// Names in a directory, sorted, sub-directories with a trailing `/`; dot files (and so the
-    /// server's own temporaries) left out.
-    pub fn list(&self, name: &FileName) -> Result<Vec<String>, FileError> {
+    /// The entries of a directory, sorted by name; dot files (and so the server's own
+    /// temporaries) left out. Symlinks are followed, so a link to a directory lists as one; an
+    /// entry that vanishes or cannot be inspected while listing is left out.
+    pub fn list(&self, name: &FileName) -> Result<Vec<DirEntry>, FileError> {
         let real = self.real_path(name)?;
-        let mut names = Vec::new();
+        let mut entries = Vec::new();
         for entry in fs::read_dir(real)? {
             let entry = entry?;
-            let Ok(mut entry_name) = entry.file_name().into_string() else {
+            let Ok(entry_name) = entry.file_name().into_string() else {
                 continue;
             };
             // names the server would refuse (made by other means) cannot be listed one per line
             if entry_name.starts_with('.') || entry_name.contains(|c: char| c.is_ascii_control()) {
                 continue;
             }
-            // follow symlinks so that a link to a directory lists as one
-            if fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
-                entry_name.push('/');
-            }
-            names.push(entry_name);
+            let Ok(meta) = fs::metadata(entry.path()) else {
+                continue;
+            };
+            entries.push(DirEntry {
+                name: entry_name.into_boxed_str(),
+                is_dir: meta.is_dir(),
+                size: meta.len(),
+                modified: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+            });
         }
-        names.sort();
-        Ok(names)
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
     }
 
     /// Removes a file (or a symlink, never what it points to).

@@ -6,17 +6,22 @@
 //! and RFC 9530 `Content-Digest` on upload and on request.
 
 use std::fs::Metadata;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 use crate::body::BodyError;
+use crate::compress::{self, GzipStream};
 use crate::date;
 use crate::files::{FileError, FileName, FileRoot, percent_decode, resolve_name};
-use crate::request::{Method, RequestHead};
-use crate::response::{Body, Response, StatusCode};
+use crate::listing::{self, Listing};
+use crate::mime;
+use crate::request::{Method, RequestHead, Version};
+use crate::response::{Body, BodyStream, Response, StatusCode};
 
 /// `GET /`: 200 with an empty body.
 pub fn index() -> Response {
@@ -34,7 +39,8 @@ pub fn echo(encoded: &str) -> Response {
 /// `GET /user-agent`: the `User-Agent` value (empty when there is none).
 pub fn user_agent(head: &RequestHead) -> Response {
     let agent = head.headers.get("user-agent").unwrap_or("");
-    compressible(Response::text(StatusCode::OK, agent))
+    // it differs per client: no cache may hand one client's answer to another
+    compressible(Response::text(StatusCode::OK, agent).header("Cache-Control", "no-store"))
 }
 
 fn compressible(mut response: Response) -> Response {
@@ -43,24 +49,49 @@ fn compressible(mut response: Response) -> Response {
 }
 
 /// `GET`/`HEAD /files/{name}`: the file, a byte range of it, a 304, or a directory listing.
-pub fn get_file(root: &FileRoot, encoded: &str, head: &RequestHead) -> Response {
+/// `may_write` says whether a listing page offers uploads and deletes.
+pub fn get_file(root: &FileRoot, encoded: &str, head: &RequestHead, may_write: bool) -> Response {
     let result = resolve_name(encoded).and_then(|name| {
         if name.is_dir {
-            return list_dir(root, &name);
+            return list_dir(root, &name, head, may_write);
         }
         let (file, meta) = root.open(&name)?;
-        Ok(serve_file(file, &meta, head))
+        Ok(serve_file(root, &name, file, &meta, head))
     });
     result.unwrap_or_else(file_error)
 }
 
-fn list_dir(root: &FileRoot, name: &FileName) -> Result<Response, FileError> {
-    let mut listing = String::new();
-    for entry in root.list(name)? {
-        listing.push_str(&entry);
-        listing.push('\n');
+fn list_dir(
+    root: &FileRoot,
+    name: &FileName,
+    head: &RequestHead,
+    may_write: bool,
+) -> Result<Response, FileError> {
+    let query = head.target.split_once('?').map_or("", |(_, q)| q);
+    let listing = Listing {
+        path: name
+            .relative
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect(),
+        entries: root.list(name)?,
+        format: listing::negotiate(head.headers.get_all("accept")),
+        query: listing::parse_query(query),
+        may_write,
+    };
+    let response = listing.into_response();
+    // RFC 9110 §13.1.2: a client that has this very listing gets 304
+    let etag = response.header_value("etag").unwrap_or_default().to_owned();
+    if head.headers.get("if-none-match").is_some_and(|tags| {
+        let opaque = etag.trim_start_matches("W/");
+        etag_list_matches(tags, opaque, Compare::Weak)
+    }) {
+        return Ok(Response::new(StatusCode::NOT_MODIFIED)
+            .header("ETag", etag)
+            .header("Cache-Control", "no-cache")
+            .header("Vary", "Accept"));
     }
-    Ok(Response::text(StatusCode::OK, listing))
+    Ok(response)
 }
 
 /// The validators of a stored file.
@@ -72,32 +103,135 @@ struct Validators {
 impl Validators {
     /// A strong ETag from size, mtime (ns) and inode: any write changes at least one of them.
     fn of(meta: &Metadata) -> Validators {
+        Validators::tagged(meta, "")
+    }
+
+    /// As `of`, with `suffix` inside the quotes: each representation of a file has its own tag.
+    fn tagged(meta: &Metadata, suffix: &str) -> Validators {
         let nanos = meta.mtime() as u64 as u128 * 1_000_000_000 + meta.mtime_nsec() as u128;
         Validators {
-            etag: format!("\"{:x}-{:x}-{:x}\"", meta.len(), nanos, meta.ino()),
+            etag: format!("\"{:x}-{:x}-{:x}{suffix}\"", meta.len(), nanos, meta.ino()),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         }
     }
 }
 
-fn serve_file(file: std::fs::File, meta: &Metadata, head: &RequestHead) -> Response {
+/// The policy of served HTML, SVG and XML documents.
+const UPLOADED_PAGE_POLICY: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Files smaller than this are sent as they are: gzip's header and trailer and a response's
+/// chunk framing would eat most of what it saves (nginx's `gzip_min_length` is 20, Caddy 512).
+const GZIP_MIN_BYTES: u64 = 1024;
+
+/// Which representation of a file a response carries (RFC 9110 §3.2).
+enum Representation {
+    Identity,
+    /// A sibling `NAME.gz` prepared beforehand, sent as it is (nginx's `gzip_static`).
+    Precompressed(std::fs::File, Metadata),
+    /// Gzipped while it is sent; its length is unknown until then.
+    GzipOnTheFly,
+}
+
+/// Picks the representation. A range is always served from the identity: its offsets mean
+/// bytes of the file. On-the-fly gzip needs chunked framing, so HTTP/1.0 gets the identity.
+fn choose_representation(
+    root: &FileRoot,
+    name: &FileName,
+    meta: &Metadata,
+    content_type: &str,
+    head: &RequestHead,
+) -> Representation {
+    if head.headers.get("range").is_some()
+        || !compress::accepts_gzip(head.headers.get_all("accept-encoding"))
+    {
+        return Representation::Identity;
+    }
+    let mut sibling = name.relative.clone().into_os_string();
+    sibling.push(".gz");
+    let sibling = FileName {
+        relative: sibling.into(),
+        is_dir: false,
+    };
+    if let Ok((file, gz_meta)) = root.open(&sibling)
+        // `gzip -k` gives NAME.gz the mtime of NAME: as new is new enough
+        && gz_meta.modified().ok() >= meta.modified().ok()
+    {
+        return Representation::Precompressed(file, gz_meta);
+    }
+    if mime::is_compressible(content_type)
+        && meta.len() >= GZIP_MIN_BYTES
+        && head.version == Version::Http11
+    {
+        return Representation::GzipOnTheFly;
+    }
+    Representation::Identity
+}
+
+fn serve_file(
+    root: &FileRoot,
+    name: &FileName,
+    file: std::fs::File,
+    meta: &Metadata,
+    head: &RequestHead,
+) -> Response {
+    let content_type = mime::content_type(&name.relative);
+    let representation = choose_representation(root, name, meta, &content_type, head);
+    let gzipped = !matches!(representation, Representation::Identity);
+    let on_the_fly = matches!(representation, Representation::GzipOnTheFly);
+    let (file, meta, validators) = match representation {
+        Representation::Identity => (file, meta, Validators::of(meta)),
+        Representation::Precompressed(gz_file, ref gz_meta) => {
+            (gz_file, gz_meta, Validators::tagged(gz_meta, "-gz"))
+        }
+        Representation::GzipOnTheFly => (file, meta, Validators::tagged(meta, "-gzip")),
+    };
     let len = meta.len();
-    let validators = Validators::of(meta);
     let with_validators = |status| {
-        Response::new(status)
-            .header("Content-Type", "application/octet-stream")
-            .header("Accept-Ranges", "bytes")
+        // RFC 9110 §15.4.5: a 304 carries what a 200 would among validators, Cache-Control and
+        // Vary, and nothing that describes content
+        let mut response = Response::new(status)
             .header("ETag", validators.etag.clone())
             .header("Last-Modified", date::format(validators.modified))
+            // clients may keep a copy but ask each time whether it is still current
+            .header("Cache-Control", "no-cache")
+            .header("Vary", "Accept-Encoding");
+        if status != StatusCode::NOT_MODIFIED {
+            response = response
+                .header("Content-Type", content_type.clone())
+                .header("X-Content-Type-Options", "nosniff")
+                .header("Accept-Ranges", "bytes");
+            if gzipped {
+                response = response.header("Content-Encoding", "gzip");
+            }
+            if mime::is_active(&content_type) {
+                // Uploaded pages share this origin with the listing, which can upload and
+                // delete: in a sandbox (an opaque origin) their scripts still run but cannot
+                // act as this origin. Only for types that run script: Chrome refuses to show
+                // a PDF in a sandbox.
+                response = response.header("Content-Security-Policy", UPLOADED_PAGE_POLICY);
+            }
+        }
+        response
     };
     match check_preconditions(head, Some(&validators)) {
         Precondition::Pass => {}
         Precondition::NotModified => {
             let mut response = with_validators(StatusCode::NOT_MODIFIED);
-            response.length_of_200 = Some(len);
+            if !on_the_fly {
+                response.length_of_200 = Some(len);
+            }
             return response;
         }
         Precondition::Failed => return precondition_failed(),
+    }
+    if on_the_fly {
+        let mut response = with_validators(StatusCode::OK);
+        response.body = Body::Stream {
+            len: None,
+            source: Box::new(GzipFile { file, len }),
+        };
+        return response;
     }
     // RFC 9110 §14.2: range handling is defined for GET only; HEAD ignores Range
     let range = match head.headers.get("range") {
@@ -131,6 +265,24 @@ fn serve_file(file: std::fs::File, meta: &Metadata, head: &RequestHead) -> Respo
         len: body_len,
     };
     response
+}
+
+/// A file gzipped while it is sent.
+struct GzipFile {
+    file: std::fs::File,
+    /// The length the file had when opened: a file that grows is cut there, one that
+    /// shrinks ends the response early (the chunked body then lacks its last chunk).
+    len: u64,
+}
+
+impl BodyStream for GzipFile {
+    fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let read = GzipStream::default().copy(&mut self.file, self.len, out)?;
+        if read < self.len {
+            return Err(crate::response::file_shrank());
+        }
+        Ok(())
+    }
 }
 
 enum Precondition {
@@ -308,7 +460,13 @@ pub fn put_file(
             StatusCode::CREATED
         };
         log::debug!("stored {} bytes at {}", stored.len, target.display());
-        Ok(Response::new(status).header("Content-Digest", content_digest(&stored.sha256)))
+        let mut response =
+            Response::new(status).header("Content-Digest", content_digest(&stored.sha256));
+        if status == StatusCode::CREATED {
+            // RFC 9110 §15.3.2: where the new resource is
+            response = response.header("Location", listing::files_url(&name.relative));
+        }
+        Ok(response)
     })();
     result.unwrap_or_else(file_error)
 }
@@ -375,14 +533,14 @@ fn parse_content_digest(value: &str) -> Result<Option<[u8; 32]>, ()> {
             .strip_prefix(':')
             .and_then(|s| s.strip_suffix(':'))
             .ok_or(())?;
-        let digest = base64_decode(bytes).ok_or(())?;
+        let digest = BASE64.decode(bytes).map_err(|_| ())?;
         return digest.try_into().map(Some).map_err(|_| ());
     }
     Ok(None)
 }
 
 fn content_digest(sha256: &[u8; 32]) -> String {
-    format!("sha-256=:{}:", base64_encode(sha256))
+    format!("sha-256=:{}:", BASE64.encode(sha256))
 }
 
 fn sha256_of(mut file: &std::fs::File, start: u64, len: u64) -> io::Result<[u8; 32]> {
@@ -402,50 +560,6 @@ fn sha256_of(mut file: &std::fs::File, start: u64, len: u64) -> io::Result<[u8; 
         left -= n as u64;
     }
     Ok(hasher.finalize().into())
-}
-
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (RFC 4648 §4), as structured-field byte sequences use.
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let n = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    for (index, group) in s.chunks(4).enumerate() {
-        let last = index == s.len() / 4 - 1;
-        let padding = group.iter().rev().take_while(|&&b| b == b'=').count();
-        if padding > 2 || (padding > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in &group[..4 - padding] {
-            let v = BASE64.iter().position(|&c| c == b)? as u32;
-            n = n << 6 | v;
-        }
-        n <<= 6 * padding as u32;
-        out.extend_from_slice(&n.to_be_bytes()[1..4 - padding]);
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -488,26 +602,6 @@ mod tests {
         assert!(!etag_list_matches("W/\"a-b-c\"", tag, Compare::Strong));
         assert!(etag_list_matches("W/\"a-b-c\"", tag, Compare::Weak));
         assert!(!etag_list_matches("\"a-b\"", tag, Compare::Weak));
-    }
-
-    #[test]
-    fn base64_round_trip() {
-        // RFC 4648 §10 test vectors
-        for (raw, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(raw.as_bytes()), encoded);
-            assert_eq!(base64_decode(encoded).as_deref(), Some(raw.as_bytes()));
-        }
-        for bad in ["Zg", "Zg=a", "Z===", "Zg==Zg==", "Zm9v!A=="] {
-            assert_eq!(base64_decode(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -39,8 +39,7 @@ pub fn route(
         ),
         None => Credentials::Missing,
     };
-    // `grant.may_write` is what the listing page needs to offer uploads (issue 9)
-    let _grant = match access::decide(guard.policy, head, &credentials) {
+    let grant = match access::decide(guard.policy, head, &credentials) {
         Ok(grant) => grant,
         Err(refusal) => return refusal.response(),
     };
@@ -60,7 +59,10 @@ pub fn route(
                 (None, _) => {
                     Response::error(StatusCode::NOT_FOUND, "no --directory is being served")
                 }
-                (Some(root), Method::Get | Method::Head) => handlers::get_file(root, name, head),
+                (Some(root), Method::Get | Method::Head) => {
+                    // the listing page offers uploads and deletes only to a client that may make them
+                    handlers::get_file(root, name, head, grant.may_write)
+                }
                 (Some(root), Method::Post | Method::Put) => {
                     handlers::put_file(root, name, head, body)
                 }

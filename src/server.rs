@@ -97,6 +97,7 @@ pub fn bind(config: Config) -> io::Result<Server> {
         policy: config.policy,
         accounts: config.accounts,
         tls: config.tls,
+        date: config.date,
     };
     let shared = Shared {
         listener: socket.into(),
@@ -356,10 +357,17 @@ mod tests {
             directory: None,
             max_connections: 100,
             shutdown_grace: Duration::from_secs(5),
+            date: crate::response::DateField::Omit,
             limits: Limits {
                 idle_timeout,
                 ..Limits::default()
             },
+            policy: crate::access::Policy {
+                bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                ..Default::default()
+            },
+            accounts: None,
+            tls: None,
         })
         .unwrap()
     }
@@ -370,7 +378,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         stream
-            .write_all(b"GET /echo/hi HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /echo/hi HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         let mut response = Vec::new();
         let mut byte = [0u8];

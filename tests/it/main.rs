@@ -3,8 +3,10 @@
 
 mod differential;
 mod files;
+mod listing;
 mod protocol;
 mod routes;
 mod security;
 mod support;
 mod tls;
+mod web;

@@ -247,7 +247,12 @@ fn read_response_to(stream: &mut TcpStream, head_only: bool) -> RawResponse {
         body: Vec::new(),
     };
     let no_body = head_only || status == 204 || status == 304 || status < 200;
-    if !no_body {
+    let chunked = response
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"));
+    if !no_body && chunked {
+        response.body = read_chunked(stream);
+    } else if !no_body {
         let len: usize = response
             .header("content-length")
             .expect("Content-Length")
@@ -257,6 +262,29 @@ fn read_response_to(stream: &mut TcpStream, head_only: bool) -> RawResponse {
         stream.read_exact(&mut response.body).expect("body");
     }
     response
+}
+
+/// Reads a chunked body (RFC 9112 §7.1) strictly: hex sizes without extensions, CRLF after
+/// every chunk, an empty trailer.
+fn read_chunked(stream: &mut TcpStream) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            stream.read_exact(&mut byte).expect("chunk size line");
+            line.push(byte[0]);
+        }
+        let size = std::str::from_utf8(&line[..line.len() - 2]).expect("ASCII size");
+        let size = usize::from_str_radix(size, 16).expect("hex chunk size");
+        let mut chunk = vec![0; size + 2];
+        stream.read_exact(&mut chunk).expect("chunk data");
+        assert_eq!(&chunk[size..], b"\r\n", "CRLF after chunk data");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
 }
 
 /// Asserts that the peer closes the connection without sending anything more.

@@ -1,0 +1,635 @@
+//! Directory listings as plain text (curl, scripts), JSON (programs) and HTML (people), chosen
+//! by `Accept`. All escaping lives here: names are HTML-escaped by maud and percent-encoded in
+//! links by `encode_segment`, so a file called `<script>`, `a#b`, `100%` or `café` displays and
+//! links right.
+//!
+//! A listing is rendered while it is sent, row by row through a small buffer: a directory of
+//! 100,000 entries costs its sorted entries plus a few kilobytes, not a page-sized string. It
+//! is rendered once beforehand into a byte counter, so that it still has a `Content-Length`
+//! (HTTP/1.0 clients and HEAD see the truth, and nothing needs chunking).
+//!
+//! The HTML page works without JavaScript (links, sorting by a query parameter). Its script
+//! only adds uploads (picker, drag and drop, a progress bar per file) and deletes when the
+//! client may write. CSS and script are `src/assets/`, inlined and allowed by their SHA-256 in
+//! a strict `Content-Security-Policy`, so the page loads nothing from anywhere.
+
+use std::cmp::Ordering;
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+
+use crate::date;
+use crate::files::DirEntry;
+use crate::response::{Body, BodyStream, Response, StatusCode};
+
+/// What a path segment keeps unencoded: RFC 3986 unreserved characters only. Encoding `:` too
+/// keeps a relative link like `a:b` from reading as a URL scheme.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A name as one percent-encoded URL path segment.
+pub fn encode_segment(name: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(name, SEGMENT)
+}
+
+/// `/files/` followed by the percent-encoded segments of `relative` (a checked name).
+pub fn files_url(relative: &std::path::Path) -> String {
+    let mut url = String::from("/files");
+    for segment in relative.iter() {
+        url.push('/');
+        url.push_str(&encode_segment(&segment.to_string_lossy()).to_string());
+    }
+    url
+}
+
+/// The listing formats, picked by `negotiate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One name per line, directories with a trailing `/`: what the server always sent.
+    Plain,
+    Html,
+    Json,
+}
+
+/// Picks the format from the `Accept` values (RFC 9110 §12.5.1). Only `text/html` and
+/// `application/json` named explicitly (q > 0) choose them, the higher q winning and HTML
+/// winning ties; anything else, `*/*` included (curl's default), keeps plain text.
+pub fn negotiate<'a>(accept: impl Iterator<Item = &'a str>) -> Format {
+    let mut html = 0u16;
+    let mut json = 0u16;
+    for range in accept.flat_map(|v| v.split(',')) {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim();
+        let mut q = Some(1000);
+        for param in params {
+            if let Some((name, value)) = param.split_once('=')
+                && name.trim().eq_ignore_ascii_case("q")
+            {
+                q = parse_qvalue(value.trim());
+            }
+        }
+        let Some(q) = q else { continue };
+        if media.eq_ignore_ascii_case("text/html") {
+            html = html.max(q);
+        } else if media.eq_ignore_ascii_case("application/json") {
+            json = json.max(q);
+        }
+    }
+    match (html, json) {
+        (0, 0) => Format::Plain,
+        (html, json) if html >= json => Format::Html,
+        _ => Format::Json,
+    }
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )          (RFC 9110 §12.4.2)
+fn parse_qvalue(s: &str) -> Option<u16> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The column a listing is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Size,
+    Modified,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Ascending,
+    Descending,
+}
+
+/// The listing's query string: `sort=name|size|date` and `order=asc|desc`. Anything else,
+/// unknown keys and values included, is ignored: a bookmark with a stale parameter still lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    pub sort: SortKey,
+    pub order: SortOrder,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            sort: SortKey::Name,
+            order: SortOrder::Ascending,
+        }
+    }
+}
+
+/// Parses the query string (without the `?`).
+pub fn parse_query(query: &str) -> Query {
+    let mut parsed = Query::default();
+    for pair in query.split('&') {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("sort", "name") => parsed.sort = SortKey::Name,
+            ("sort", "size") => parsed.sort = SortKey::Size,
+            ("sort", "date") => parsed.sort = SortKey::Modified,
+            ("order", "asc") => parsed.order = SortOrder::Ascending,
+            ("order", "desc") => parsed.order = SortOrder::Descending,
+            _ => {}
+        }
+    }
+    parsed
+}
+
+impl Query {
+    fn as_str(self) -> String {
+        let sort = match self.sort {
+            SortKey::Name => "name",
+            SortKey::Size => "size",
+            SortKey::Modified => "date",
+        };
+        let order = match self.order {
+            SortOrder::Ascending => "asc",
+            SortOrder::Descending => "desc",
+        };
+        format!("?sort={sort}&order={order}")
+    }
+}
+
+/// A directory listing ready to be sent.
+pub struct Listing {
+    /// The listed directory's segments below the root (decoded names).
+    pub path: Vec<String>,
+    pub entries: Vec<DirEntry>,
+    pub format: Format,
+    pub query: Query,
+    /// Whether the page offers uploads and deletes; reading needs nothing.
+    pub may_write: bool,
+}
+
+impl Listing {
+    /// Sorts the entries as the format and query say and builds the response: a streamed body
+    /// with its exact length and an `ETag` of its bytes, `Vary: Accept`, `Cache-Control:
+    /// no-cache`, and for HTML the CSP.
+    pub fn into_response(mut self) -> Response {
+        self.sort();
+        let content_type = match self.format {
+            // exactly what the plain listing always carried
+            Format::Plain => "text/plain",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+        };
+        let mut counter = ByteCounter {
+            len: 0,
+            hash: std::hash::DefaultHasher::new(),
+        };
+        self.write_body(&mut counter)
+            .expect("counting bytes cannot fail");
+        // the same bytes give the same tag, in this process: a restart only costs one 200.
+        // Weak, since a 64-bit hash is no promise of byte-for-byte identity.
+        let etag = format!(
+            "W/\"{:x}-{:x}\"",
+            counter.len,
+            std::hash::Hasher::finish(&counter.hash)
+        );
+        let mut response = Response::new(StatusCode::OK)
+            .header("Content-Type", content_type)
+            .header("Vary", "Accept")
+            .header("Cache-Control", "no-cache")
+            .header("ETag", etag)
+            .header("X-Content-Type-Options", "nosniff");
+        if self.format == Format::Html {
+            response = response
+                .header("Content-Security-Policy", assets().csp.as_str())
+                .header("Referrer-Policy", "no-referrer");
+        }
+        response.body = Body::Stream {
+            len: Some(counter.len),
+            source: Box::new(self),
+        };
+        response
+    }
+
+    fn sort(&mut self) {
+        let Query { sort, order } = self.query;
+        if self.format == Format::Plain {
+            // as the plain listing always sorted: by the name as printed, `/` included
+            fn printed(e: &DirEntry) -> impl Iterator<Item = u8> + '_ {
+                e.name.bytes().chain(e.is_dir.then_some(b'/'))
+            }
+            self.entries
+                .sort_unstable_by(|a, b| printed(a).cmp(printed(b)));
+            return;
+        }
+        let by_key = |a: &DirEntry, b: &DirEntry| -> Ordering {
+            let key = match sort {
+                SortKey::Name => Ordering::Equal,
+                SortKey::Size => a.size.cmp(&b.size),
+                SortKey::Modified => a.modified.cmp(&b.modified),
+            };
+            key.then_with(|| a.name.cmp(&b.name))
+        };
+        self.entries.sort_unstable_by(|a, b| {
+            let ordered = match order {
+                SortOrder::Ascending => by_key(a, b),
+                SortOrder::Descending => by_key(b, a),
+            };
+            // directories first, whatever the order
+            b.is_dir.cmp(&a.is_dir).then(ordered)
+        });
+    }
+
+    fn write_body(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self.format {
+            Format::Plain => {
+                for entry in &self.entries {
+                    out.write_all(entry.name.as_bytes())?;
+                    out.write_all(if entry.is_dir { b"/\n" } else { b"\n" })?;
+                }
+                Ok(())
+            }
+            Format::Json => self.write_json(out),
+            Format::Html => self.write_html(out),
+        }
+    }
+
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        #[derive(serde::Serialize)]
+        struct JsonEntry<'a> {
+            name: &'a str,
+            kind: &'static str,
+            size: u64,
+            modified: &'a str,
+        }
+        out.write_all(b"[")?;
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"\n")?;
+            let modified = date::rfc3339(entry.modified);
+            let json = JsonEntry {
+                name: &entry.name,
+                kind: if entry.is_dir { "directory" } else { "file" },
+                size: entry.size,
+                modified: std::str::from_utf8(&modified).expect("RFC 3339 is ASCII"),
+            };
+            serde_json::to_writer(&mut *out, &json)?;
+        }
+        out.write_all(b"\n]\n")
+    }
+
+    fn write_html(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.html_head().into_string().as_bytes())?;
+        for entry in &self.entries {
+            out.write_all(self.html_row(entry).into_string().as_bytes())?;
+        }
+        out.write_all(self.html_tail().into_string().as_bytes())
+    }
+
+    /// Everything up to the first row: breadcrumbs, the upload panel, the table head. The
+    /// page's open tags are written raw here and closed in `html_tail`, rows go in between.
+    fn html_head(&self) -> Markup {
+        let mut crumbs = Vec::with_capacity(self.path.len());
+        let mut url = String::from("/files/");
+        for segment in &self.path {
+            url.push_str(&encode_segment(segment).to_string());
+            url.push('/');
+            crumbs.push((segment, url.clone()));
+        }
+        let title: String = self.path.iter().map(|s| format!("{s}/")).collect();
+        let column = |key: SortKey, label: &str, id: &str| {
+            let current = self.query.sort == key;
+            let (next, arrow, sorted) = match (current, self.query.order) {
+                (false, _) => (SortOrder::Ascending, "", "none"),
+                (true, SortOrder::Ascending) => (SortOrder::Descending, " ▲", "ascending"),
+                (true, SortOrder::Descending) => (SortOrder::Ascending, " ▼", "descending"),
+            };
+            let next = Query {
+                sort: key,
+                order: next,
+            };
+            html! {
+                th aria-sort=(sorted) {
+                    a #(id) href=(next.as_str()) { (label) (arrow) }
+                }
+            }
+        };
+        html! {
+            (DOCTYPE)
+            (PreEscaped("<html lang=\"en\">"))
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Index of /files/" (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            (PreEscaped("<body>"))
+            header {
+                nav.crumbs aria-label="Breadcrumbs" {
+                    a href="/files/" { "files" }
+                    @for (segment, url) in &crumbs {
+                        " / "
+                        a href=(url) { (segment) }
+                    }
+                    " /"
+                }
+            }
+            @if self.may_write {
+                section #upload hidden {
+                    label.picker {
+                        "Upload files "
+                        input #picker type="file" multiple;
+                    }
+                    span.hint { " or drop them anywhere on this page" }
+                    ul #progress {}
+                }
+            }
+            (PreEscaped("<table>"))
+            thead {
+                tr {
+                    (column(SortKey::Name, "Name", "sort-name"))
+                    (column(SortKey::Size, "Size", "sort-size"))
+                    (column(SortKey::Modified, "Modified", "sort-date"))
+                    @if self.may_write { th.actions hidden {} }
+                }
+            }
+            (PreEscaped("<tbody>"))
+            @if !self.path.is_empty() {
+                tr.parent {
+                    td.name { a href="../" rel="up" { "../" } }
+                    td {}
+                    td {}
+                    @if self.may_write { td.actions hidden {} }
+                }
+            }
+        }
+    }
+
+    fn html_row(&self, entry: &DirEntry) -> Markup {
+        let href = if entry.is_dir {
+            format!("{}/", encode_segment(&entry.name))
+        } else {
+            encode_segment(&entry.name).to_string()
+        };
+        let modified = date::rfc3339(entry.modified);
+        let modified = std::str::from_utf8(&modified).expect("RFC 3339 is ASCII");
+        html! {
+            tr class=[entry.is_dir.then_some("dir")] {
+                td.name {
+                    a href=(href) {
+                        (entry.name)
+                        @if entry.is_dir { "/" }
+                    }
+                }
+                td.size data-bytes=(entry.size) {
+                    @if !entry.is_dir { (human_size(entry.size)) }
+                }
+                td.modified {
+                    time datetime=(modified) { (modified[..16].replace('T', " ")) }
+                }
+                @if self.may_write {
+                    td.actions hidden {
+                        @if !entry.is_dir {
+                            button.delete type="button" data-href=(href) data-name=(entry.name) { "Delete" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn html_tail(&self) -> Markup {
+        let count = self.entries.len();
+        html! {
+            (PreEscaped("</tbody></table>"))
+            footer {
+                (count) @if count == 1 { " entry" } @else { " entries" }
+            }
+            script { (PreEscaped(JS)) }
+            (PreEscaped("</body></html>\n"))
+        }
+    }
+}
+
+impl BodyStream for Listing {
+    fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_body(out)
+    }
+}
+
+/// Counts and hashes the bytes a listing renders to: its `Content-Length` and `ETag` before
+/// it is sent.
+struct ByteCounter {
+    len: u64,
+    hash: std::hash::DefaultHasher,
+}
+
+impl Write for ByteCounter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        use std::hash::Hasher;
+        self.len += data.len() as u64;
+        self.hash.write(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `999 B`, `1.0 KiB`, `12.3 MiB`: binary units, one decimal from KiB up.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+const CSS: &str = include_str!("assets/listing.css");
+const JS: &str = include_str!("assets/listing.js");
+
+/// The page's policy, with the hashes of its one style and one script.
+struct Assets {
+    csp: String,
+}
+
+fn assets() -> &'static Assets {
+    static ASSETS: OnceLock<Assets> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        let hash = |text: &str| {
+            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        };
+        Assets {
+            csp: format!(
+                "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; \
+                 img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                hash(CSS),
+                hash(JS)
+            ),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn negotiation() {
+        let cases: &[(&[&str], Format)] = &[
+            (&[], Format::Plain),
+            (&["*/*"], Format::Plain),
+            (&["text/*"], Format::Plain),
+            (&["text/plain"], Format::Plain),
+            (&["text/html"], Format::Html),
+            (&["TEXT/HTML"], Format::Html),
+            (&["text/html,application/xhtml+xml,*/*;q=0.8"], Format::Html),
+            (&["application/json"], Format::Json),
+            (&["text/html;q=0.5", "application/json"], Format::Json),
+            (&["application/json;q=0.5, text/html;q=0.5"], Format::Html),
+            (&["text/html;q=0"], Format::Plain),
+            (&["text/html;q=0.001"], Format::Html),
+            (&["text/html;q=1.001"], Format::Plain),
+            (&["text/html;q=x, application/json"], Format::Json),
+            (
+                &["text/html ; Q=0.9 , application/json;q=0.8"],
+                Format::Html,
+            ),
+            (&["text/html;level=1;q=0"], Format::Plain),
+            (&[";;;,,,=q=;"], Format::Plain),
+        ];
+        for (values, want) in cases {
+            assert_eq!(negotiate(values.iter().copied()), *want, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn query() {
+        let q = |sort, order| Query { sort, order };
+        let cases = [
+            ("", Query::default()),
+            ("sort=size", q(SortKey::Size, SortOrder::Ascending)),
+            (
+                "sort=date&order=desc",
+                q(SortKey::Modified, SortOrder::Descending),
+            ),
+            (
+                "order=desc&sort=name",
+                q(SortKey::Name, SortOrder::Descending),
+            ),
+            ("sort=SIZE&order=up&x=1&&=", Query::default()),
+            (
+                "sort=size&sort=name",
+                q(SortKey::Name, SortOrder::Ascending),
+            ),
+            ("sort%3Dsize", Query::default()),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_query(input), want, "{input}");
+            assert_eq!(parse_query(&want.as_str()[1..]), want, "round trip");
+        }
+    }
+
+    fn page(may_write: bool) -> String {
+        let entry = |name: &str, is_dir| DirEntry {
+            name: name.into(),
+            is_dir,
+            size: 2048,
+            modified: std::time::UNIX_EPOCH,
+        };
+        let mut listing = Listing {
+            path: vec!["a&b".into(), "<c>".into()],
+            entries: vec![entry("x\"y'<z>.txt", false), entry("d #1", true)],
+            format: Format::Html,
+            query: Query::default(),
+            may_write,
+        };
+        listing.sort();
+        let mut out = Vec::new();
+        listing.write_body(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn html_escapes_and_encodes_in_one_place() {
+        let html = page(true);
+        for want in [
+            "<title>Index of /files/a&amp;b/&lt;c&gt;/</title>",
+            "<a href=\"/files/a%26b/\">a&amp;b</a>",
+            "<a href=\"/files/a%26b/%3Cc%3E/\">&lt;c&gt;</a>",
+            "<a href=\"x%22y%27%3Cz%3E.txt\">x&quot;y'&lt;z&gt;.txt</a>",
+            "<a href=\"d%20%231/\">d #1/</a>",
+            "<td class=\"size\" data-bytes=\"2048\">2.0 KiB</td>",
+            "<time datetime=\"1970-01-01T00:00:00Z\">1970-01-01 00:00</time>",
+            "<a href=\"../\" rel=\"up\">",
+            "id=\"picker\"",
+            "class=\"delete\"",
+        ] {
+            assert!(html.contains(want), "{want} not in {html}");
+        }
+        assert!(html.find("d #1/").unwrap() < html.find("x&quot;").unwrap());
+        assert!(html.ends_with("</body></html>\n"));
+    }
+
+    #[test]
+    fn read_only_pages_offer_no_writes() {
+        let html = page(false);
+        for absent in [
+            "id=\"upload\"",
+            "id=\"picker\"",
+            "class=\"delete\"",
+            "class=\"actions\"",
+        ] {
+            assert!(!html.contains(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_links() {
+        for (bytes, want) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (10 << 20, "10.0 MiB"),
+            (u64::MAX, "16.0 EiB"),
+        ] {
+            assert_eq!(human_size(bytes), want);
+        }
+        assert_eq!(
+            encode_segment("a b#c%d?e&f\"g'h<i>:é/").to_string(),
+            "a%20b%23c%25d%3Fe%26f%22g%27h%3Ci%3E%3A%C3%A9%2F"
+        );
+        assert_eq!(encode_segment("A-z_0.9~").to_string(), "A-z_0.9~");
+        assert_eq!(
+            files_url(Path::new("sub dir/café #1.txt")),
+            "/files/sub%20dir/caf%C3%A9%20%231.txt"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! The listing page in a real browser (issue 9): Chromium driven through chromedriver with
+//! fantoccini. Needs Debian's `chromium` and `chromium-driver`, so it only builds with
+//! `--features browser-tests` (`.ci/run` installs the packages and runs it); the README's plain
+//! `cargo test` never sees it, rather than seeing it skip.
+//!
+//! One session walks what a person does: browse into a sub-directory, follow links to awkward
+//! names, upload through the page, delete with the confirmation, sort by size. It also takes
+//! the screenshot the README shows (`docs/listing.png`).
+
+#[allow(dead_code)]
+#[path = "../it/support.rs"]
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use support::{TestServer, binary};
+
+/// chromedriver, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        // chromedriver wants a port number; a free one from the kernel, released just before
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver) on PATH");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("chromedriver says when it is ready")
+                .unwrap();
+            if line.contains("started successfully") {
+                break;
+            }
+        }
+        // keep draining its output so that it never blocks on a full pipe
+        std::thread::spawn(move || lines.for_each(drop));
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1000,760",
+                "--force-device-scale-factor=1",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// The names in the listing's rows, top to bottom (the parent link left out).
+async fn row_names(client: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for cell in client
+        .find_all(Locator::Css("tbody tr:not(.parent) td.name a"))
+        .await
+        .unwrap()
+    {
+        names.push(cell.text().await.unwrap());
+    }
+    names
+}
+
+const AWKWARD: [&str; 8] = [
+    "with space.txt",
+    "hash#tag.txt",
+    "100%.txt",
+    "what?.txt",
+    "a&b.txt",
+    "quote\"s'.txt",
+    "<script>alert(1)<.txt",
+    "café ☕.txt",
+];
+
+#[tokio::test(flavor = "current_thread")]
+async fn issue_9_a_person_browses_uploads_deletes_and_sorts() {
+    let server = TestServer::start();
+    let sub = "docs & notes";
+    fs::create_dir(server.path(sub)).unwrap();
+    fs::create_dir(server.path("photos")).unwrap();
+    for name in AWKWARD {
+        fs::write(
+            server.path(&format!("{sub}/{name}")),
+            format!("bytes of {name}"),
+        )
+        .unwrap();
+    }
+    fs::write(server.path("README.txt"), "Read me first.\n").unwrap();
+    fs::write(server.path("report.pdf"), binary(180_000, 1)).unwrap();
+    fs::write(server.path("notes.md"), "# Notes\n".repeat(300)).unwrap();
+    fs::write(server.path("archive.tar.gz"), binary(2_400_000, 2)).unwrap();
+    fs::write(server.path("old.log"), "old\n".repeat(50)).unwrap();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let base = server.url("/files/");
+
+    // browse into the sub-directory by its link; the breadcrumbs follow
+    client.goto(&base).await.unwrap();
+    client
+        .find(Locator::LinkText("docs & notes/"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let here = client.current_url().await.unwrap();
+    assert_eq!(here.path(), "/files/docs%20%26%20notes/");
+    let crumbs = client
+        .find(Locator::Css("nav.crumbs"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(crumbs, "files / docs & notes /");
+
+    // every awkward name shows as itself and its link brings its own bytes
+    let shown = row_names(&client).await;
+    for name in AWKWARD {
+        assert!(shown.iter().any(|s| s == name), "{name} not in {shown:?}");
+        client
+            .find(Locator::LinkText(name))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let body = client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, format!("bytes of {name}"), "{name}");
+        client.back().await.unwrap();
+    }
+    // and the parent link leads back up
+    client
+        .find(Locator::Css("a[rel=up]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/files/");
+
+    // upload through the page's file picker: the file lands whole, the page lists it
+    let upload_dir = tempfile::tempdir().unwrap();
+    let local = upload_dir.path().join("holiday photo #1.jpg");
+    let content = binary(3_000_000, 7);
+    fs::write(&local, &content).unwrap();
+    client
+        .find(Locator::Id("picker"))
+        .await
+        .unwrap()
+        .send_keys(local.to_str().unwrap())
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::LinkText("holiday photo #1.jpg"))
+        .await
+        .expect("the page lists the upload after it reloads");
+    assert_eq!(
+        fs::read(server.path("holiday photo #1.jpg")).unwrap(),
+        content
+    );
+
+    // uploading over a listed file asks first; declined, nothing changes; accepted, replaced
+    let replacement = upload_dir.path().join("README.txt");
+    fs::write(&replacement, "Read me second.\n").unwrap();
+    let picker = client.find(Locator::Id("picker")).await.unwrap();
+    picker
+        .send_keys(replacement.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_alert_text().await.unwrap(),
+        "Replace README.txt?"
+    );
+    client.dismiss_alert().await.unwrap();
+    assert_eq!(
+        fs::read(server.path("README.txt")).unwrap(),
+        b"Read me first.\n"
+    );
+    picker
+        .send_keys(replacement.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_alert_text().await.unwrap(),
+        "Replace README.txt?"
+    );
+    client.accept_alert().await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("tr td.size[data-bytes='16']"))
+        .await
+        .expect("the page lists the replaced file after it reloads");
+    assert_eq!(
+        fs::read(server.path("README.txt")).unwrap(),
+        b"Read me second.\n"
+    );
+
+    // delete one, through the confirmation
+    let row = client
+        .find(Locator::XPath("//tr[td/a[text()='old.log']]"))
+        .await
+        .unwrap();
+    row.find(Locator::Css("button.delete"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(client.get_alert_text().await.unwrap(), "Delete old.log?");
+    client.accept_alert().await.unwrap();
+    wait_until_gone(&client, "old.log").await;
+    assert!(!server.path("old.log").exists(), "deleted on disk");
+
+    // sort by size: directories first, then smallest to largest; again for the reverse
+    let files_by_size = |descending: bool| {
+        let mut files: Vec<(u64, String)> = fs::read_dir(server.dir())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| {
+                (
+                    e.metadata().unwrap().len(),
+                    e.file_name().into_string().unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        if descending {
+            files.reverse();
+        }
+        files.into_iter().map(|(_, name)| name).collect::<Vec<_>>()
+    };
+    // directories first (in either order: their sizes are the file system's business), then
+    // the files by size
+    let check_order = |mut names: Vec<String>, descending: bool| {
+        let files = names.split_off(2);
+        names.sort();
+        assert_eq!(names, ["docs & notes/", "photos/"]);
+        assert_eq!(files, files_by_size(descending));
+    };
+    client
+        .find(Locator::Id("sort-size"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    check_order(row_names(&client).await, false);
+    assert!(client.current_url().await.unwrap().query() == Some("sort=size&order=asc"));
+    client
+        .find(Locator::Id("sort-size"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    check_order(row_names(&client).await, true);
+
+    // the README's picture of the page
+    let png = client.screenshot().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    fs::create_dir_all(&docs).unwrap();
+    fs::write(docs.join("listing.png"), png).unwrap();
+    client.close().await.unwrap();
+}
+
+/// Waits until the listing no longer shows `name` (fantoccini waits for presence only); each
+/// look is a WebDriver round trip.
+async fn wait_until_gone(client: &Client, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while row_names(client).await.iter().any(|n| n == name) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} still listed"
+        );
+    }
+}
