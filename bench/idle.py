@@ -11,7 +11,7 @@ ap.add_argument("--pid", type=int, required=True)
 ap.add_argument("--count", type=int, default=10000)
 a = ap.parse_args()
 ADDR = ("127.0.0.1", a.port)
-REQ = b"GET /echo/abc HTTP/1.1\r\nHost: bench\r\n\r\n"
+REQ = b"GET /echo/abc HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 def tree(root):
@@ -47,7 +47,7 @@ def memory():
 def fresh():
     start = time.perf_counter()
     with socket.create_connection(ADDR, timeout=3) as s:
-        s.sendall(b"GET /echo/abc HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /echo/abc HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk

@@ -413,6 +413,10 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
 impl Connection<'_> {
     /// The TLS handshake, within the header timeout (however slowly the client trickles it).
     /// A plain HTTP request gets a plain 400 that says to use https.
+    // Not inlined into `serve`: its frame (a rustls session is built on the stack before it is
+    // boxed) would otherwise be reserved on every connection, plain ones too, and an idle
+    // thread keeps every stack page it has touched.
+    #[inline(never)]
     fn handshake(&mut self, files: &TlsFiles) -> io::Result<Box<ServerConnection>> {
         let deadline = Instant::now() + self.ctx.limits.header_timeout;
         let mut tls = ServerConnection::new(files.config())

@@ -313,7 +313,13 @@ impl FileRoot {
             if entry_name.starts_with('.') || entry_name.contains(|c: char| c.is_ascii_control()) {
                 continue;
             }
-            let Ok(meta) = fs::metadata(entry.path()) else {
+            // relative to the open directory (fstatat), not a walk from the root per entry;
+            // only a symlink needs the walk, to be followed
+            let meta = match entry.metadata() {
+                Ok(meta) if meta.file_type().is_symlink() => fs::metadata(entry.path()),
+                other => other,
+            };
+            let Ok(meta) = meta else {
                 continue;
             };
             entries.push(DirEntry {

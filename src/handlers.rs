@@ -79,9 +79,8 @@ fn list_dir(
         query: listing::parse_query(query),
         may_write,
     };
-    let response = listing.into_response();
     // RFC 9110 §13.1.2: a client that has this very listing gets 304
-    let etag = response.header_value("etag").unwrap_or_default().to_owned();
+    let etag = listing.etag();
     if head.headers.get("if-none-match").is_some_and(|tags| {
         let opaque = etag.trim_start_matches("W/");
         etag_list_matches(tags, opaque, Compare::Weak)
@@ -91,7 +90,7 @@ fn list_dir(
             .header("Cache-Control", "no-cache")
             .header("Vary", "Accept"));
     }
-    Ok(response)
+    Ok(listing.into_response(etag))
 }
 
 /// The validators of a stored file.

@@ -50,7 +50,7 @@ pub fn files_url(relative: &std::path::Path) -> String {
 }
 
 /// The listing formats, picked by `negotiate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// One name per line, directories with a trailing `/`: what the server always sent.
     Plain,
@@ -108,14 +108,14 @@ fn parse_qvalue(s: &str) -> Option<u16> {
 }
 
 /// The column a listing is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Name,
     Size,
     Modified,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortOrder {
     Ascending,
     Descending,
@@ -123,7 +123,7 @@ pub enum SortOrder {
 
 /// The listing's query string: `sort=name|size|date` and `order=asc|desc`. Anything else,
 /// unknown keys and values included, is ignored: a bookmark with a stale parameter still lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Query {
     pub sort: SortKey,
     pub order: SortOrder,
@@ -181,10 +181,30 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Sorts the entries as the format and query say and builds the response: a streamed body
-    /// with its exact length and an `ETag` of its bytes, `Vary: Accept`, `Cache-Control:
-    /// no-cache`, and for HTML the CSP.
-    pub fn into_response(mut self) -> Response {
+    /// A weak `ETag` for the page this listing renders to, from what the page is made of (the
+    /// entries' names, kinds, sizes and times, the format, order and write controls, the page's
+    /// assets) rather than from its bytes: a revalidation that ends in 304 renders nothing.
+    pub fn etag(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hash = std::hash::DefaultHasher::new();
+        env!("CARGO_PKG_VERSION").hash(&mut hash);
+        (self.format, self.query, self.may_write, &self.path).hash(&mut hash);
+        if self.format == Format::Html {
+            assets().csp.hash(&mut hash);
+        }
+        for entry in &self.entries {
+            (&entry.name, entry.is_dir, entry.size, entry.modified).hash(&mut hash);
+        }
+        // weak: a 64-bit hash is no promise of byte-for-byte identity
+        format!("W/\"{:x}-{:x}\"", self.entries.len(), hash.finish())
+    }
+
+    /// Sorts the entries as the format and query say and builds the response with its exact
+    /// length, `ETag`, `Vary: Accept`, `Cache-Control: no-cache`, and for HTML the CSP. A page
+    /// of up to `BUFFERED_LISTING_BYTES` is rendered once into memory; a larger one is rendered
+    /// twice, once to count its bytes and once as it is sent, so that memory per connection
+    /// stays bounded whatever the directory holds.
+    pub fn into_response(mut self, etag: String) -> Response {
         self.sort();
         let content_type = match self.format {
             // exactly what the plain listing always carried
@@ -192,19 +212,12 @@ impl Listing {
             Format::Html => "text/html; charset=utf-8",
             Format::Json => "application/json",
         };
-        let mut counter = ByteCounter {
+        let mut rendered = Capped {
+            data: Vec::new(),
             len: 0,
-            hash: std::hash::DefaultHasher::new(),
         };
-        self.write_body(&mut counter)
-            .expect("counting bytes cannot fail");
-        // the same bytes give the same tag, in this process: a restart only costs one 200.
-        // Weak, since a 64-bit hash is no promise of byte-for-byte identity.
-        let etag = format!(
-            "W/\"{:x}-{:x}\"",
-            counter.len,
-            std::hash::Hasher::finish(&counter.hash)
-        );
+        self.write_body(&mut rendered)
+            .expect("rendering into memory cannot fail");
         let mut response = Response::new(StatusCode::OK)
             .header("Content-Type", content_type)
             .header("Vary", "Accept")
@@ -216,9 +229,13 @@ impl Listing {
                 .header("Content-Security-Policy", assets().csp.as_str())
                 .header("Referrer-Policy", "no-referrer");
         }
-        response.body = Body::Stream {
-            len: Some(counter.len),
-            source: Box::new(self),
+        response.body = if rendered.data.len() as u64 == rendered.len {
+            Body::Bytes(rendered.data)
+        } else {
+            Body::Stream {
+                len: Some(rendered.len),
+                source: Box::new(self),
+            }
         };
         response
     }
@@ -373,7 +390,6 @@ impl Listing {
                     td.name { a href="../" rel="up" { "../" } }
                     td {}
                     td {}
-                    @if self.may_write { td.actions hidden {} }
                 }
             }
         }
@@ -401,13 +417,6 @@ impl Listing {
                 td.modified {
                     time datetime=(modified) { (modified[..16].replace('T', " ")) }
                 }
-                @if self.may_write {
-                    td.actions hidden {
-                        @if !entry.is_dir {
-                            button.delete type="button" data-href=(href) data-name=(entry.name) { "Delete" }
-                        }
-                    }
-                }
             }
         }
     }
@@ -431,18 +440,26 @@ impl BodyStream for Listing {
     }
 }
 
-/// Counts and hashes the bytes a listing renders to: its `Content-Length` and `ETag` before
-/// it is sent.
-struct ByteCounter {
+/// The largest listing page kept in memory to be sent in one piece (a 10,000-entry HTML page
+/// is about 4 MiB).
+const BUFFERED_LISTING_BYTES: usize = 8 << 20;
+
+/// Keeps what a listing renders to while it fits in `BUFFERED_LISTING_BYTES`; past that, drops
+/// it and only counts, for the `Content-Length` of a page that is then rendered as it is sent.
+struct Capped {
+    data: Vec<u8>,
     len: u64,
-    hash: std::hash::DefaultHasher,
 }
 
-impl Write for ByteCounter {
+impl Write for Capped {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        use std::hash::Hasher;
+        let kept = self.data.len() as u64 == self.len;
         self.len += data.len() as u64;
-        self.hash.write(data);
+        if kept && self.data.len() + data.len() <= BUFFERED_LISTING_BYTES {
+            self.data.extend_from_slice(data);
+        } else if kept {
+            self.data = Vec::new();
+        }
         Ok(data.len())
     }
 
@@ -589,7 +606,7 @@ mod tests {
             "<time datetime=\"1970-01-01T00:00:00Z\">1970-01-01 00:00</time>",
             "<a href=\"../\" rel=\"up\">",
             "id=\"picker\"",
-            "class=\"delete\"",
+            "<th class=\"actions\" hidden>",
         ] {
             assert!(html.contains(want), "{want} not in {html}");
         }

@@ -291,7 +291,8 @@ fn issue_9_large_listings_have_exact_lengths_for_head_and_http_1_0() {
     }
     for accept in ["*/*", "application/json", "text/html"] {
         let mut stream = server.connect();
-        let request = format!("HEAD /files/ HTTP/1.1\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n");
+        let request =
+            format!("HEAD /files/ HTTP/1.1\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n");
         stream.write_all(request.as_bytes()).unwrap();
         let head = read_head_response(&mut stream);
         stream
