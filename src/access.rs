@@ -5,7 +5,9 @@
 //!
 //! The checks, in order (the first that refuses answers):
 //! 1. DNS rebinding: on a loopback bind, the `Host` must name this machine (`localhost`,
-//!    `127.0.0.1`, `[::1]`, the bind address) or a `--allowed-host`, any port. Otherwise
+//!    `127.0.0.1`, `[::1]`, the bind address) or a `--allowed-host`, any port; on a wildcard
+//!    bind (`0.0.0.0`, `::`), which 127.0.0.1 reaches as well, any IP address also passes
+//!    (an address cannot be rebound, only a name). Otherwise
 //!    **421 Misdirected Request** (RFC 9110 §15.5.20: this server is not authoritative for
 //!    that name). 421 rather than 403 because nothing about the client is wrong, only the name
 //!    it used; and a page that rebinds `evil.example` to 127.0.0.1 can read neither answer.
@@ -99,7 +101,9 @@ impl Refusal {
 
     fn reason(&self) -> &'static str {
         match self {
-            Refusal::MisdirectedHost => "this server answers only to localhost; see --allowed-host",
+            Refusal::MisdirectedHost => {
+                "this server answers only to localhost and its addresses; see --allowed-host"
+            }
             Refusal::ReadOnly => "the server is read-only",
             Refusal::CrossSite => "cross-site write refused",
             Refusal::AnonymousWrite => {
@@ -143,9 +147,7 @@ pub fn decide(
 ) -> Result<Grant, Refusal> {
     let write = is_write(&head.method);
     let host = head.headers.get("host");
-    if policy.bind.is_some_and(|ip| ip.is_loopback())
-        && host.is_some_and(|host| !is_local_host(policy, host))
-    {
+    if checks_host(policy) && host.is_some_and(|host| !is_local_host(policy, host)) {
         return Err(Refusal::MisdirectedHost);
     }
     if write && policy.read_only {
@@ -274,10 +276,23 @@ pub fn host_name(host: &str) -> Option<String> {
 }
 
 /// Whether `host` names this machine as a loopback server may be named.
+/// DNS rebinding reaches whatever answers on 127.0.0.1: a loopback bind, and a wildcard one
+/// (`0.0.0.0`, `::`) too. A server bound to one other address is reached by that address.
+fn checks_host(policy: &Policy) -> bool {
+    policy
+        .bind
+        .is_some_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
 fn is_local_host(policy: &Policy, host: &str) -> bool {
     let Some(name) = host_name(host) else {
         return false;
     };
+    // a wildcard bind answers on every address of the machine, and an address cannot be
+    // rebound: only a DNS name can be pointed at us by someone else
+    if policy.bind.is_some_and(|ip| ip.is_unspecified()) && is_ip_literal(&name) {
+        return true;
+    }
     let is_bind = match (
         policy.bind,
         name.strip_prefix('[').and_then(|n| n.strip_suffix(']')),
@@ -289,6 +304,14 @@ fn is_local_host(policy: &Policy, host: &str) -> bool {
     is_bind
         || matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
         || policy.allowed_hosts.contains(&name)
+}
+
+/// `192.0.2.7` or `[2001:db8::7]`, as `host_name` leaves them.
+fn is_ip_literal(name: &str) -> bool {
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inside) => inside.parse::<Ipv6Addr>().is_ok(),
+        None => name.parse::<Ipv4Addr>().is_ok(),
+    }
 }
 
 /// Escapes `"` and `\` for a quoted-string (RFC 9110 §5.6.4).
@@ -398,7 +421,30 @@ mod tests {
                 "{host}"
             );
         }
-        // a non-loopback bind has no such check
+        // a wildcard bind is reachable on 127.0.0.1 too: names need --allowed-host, while
+        // any address (it cannot be rebound) and localhost pass
+        for bind in ["0.0.0.0", "::"] {
+            let wildcard = Policy {
+                bind: Some(bind.parse().unwrap()),
+                allowed_hosts: vec!["files.lan".into()],
+                ..loopback()
+            };
+            for (host, expected) in [
+                ("Host: evil.example", 421),
+                ("Host: files.lan:4221", 200),
+                ("Host: localhost:4221", 200),
+                ("Host: 192.0.2.7:4221", 200),
+                ("Host: [2001:db8::7]", 200),
+                ("Host: 192.0.2.7.evil.example", 421),
+            ] {
+                assert_eq!(
+                    status(&wildcard, "GET", &[host], Credentials::Missing),
+                    expected,
+                    "{bind} {host}"
+                );
+            }
+        }
+        // a bind to one other address is reached by that address: no such check
         assert_eq!(
             status(
                 &public(),

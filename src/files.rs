@@ -124,8 +124,17 @@ pub struct FileName {
 /// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
 /// empty, `.` or `..`, and no backslash or control character (NUL included) anywhere. Decoding
 /// first means `%2e%2e%2f` is judged as the `../` it stands for (darkhttpd's `urldecode` then
-/// `make_safe_url`). A segment starting with `TEMP_PREFIX` is `Reserved`.
+/// `make_safe_url`). A segment starting with `TEMP_PREFIX` is `Reserved`. An encoded `/`
+/// (`%2F`) is refused: `sub%2F` would list `sub` at a URL whose relative links resolve one
+/// level up, so the listing's links, uploads and deletes would aim at the parent.
 pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
+    if encoded
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f"))
+    {
+        return Err(FileError::BadName);
+    }
     let decoded = percent_decode(encoded).ok_or(FileError::BadName)?;
     let name = String::from_utf8(decoded).map_err(|_| FileError::BadName)?;
     let (body, is_dir) = match name.strip_suffix('/') {
@@ -563,6 +572,8 @@ mod tests {
             "../x",
             "..%2fx",
             "..%2Fx",
+            "sub%2F",
+            "sub%2fa.txt",
             "%2e%2e/x",
             "%2e%2e%2fx",
             "/etc/passwd",

@@ -90,7 +90,8 @@ fn list_dir(
             .header("Cache-Control", "no-cache")
             .header("Vary", "Accept"));
     }
-    Ok(listing.into_response(etag))
+    // RFC 9112 §7.1: only an HTTP/1.1 client reads the chunked coding
+    Ok(listing.into_response(etag, head.version == Version::Http11))
 }
 
 /// The validators of a stored file.

@@ -199,12 +199,13 @@ impl Listing {
         format!("W/\"{:x}-{:x}\"", self.entries.len(), hash.finish())
     }
 
-    /// Sorts the entries as the format and query say and builds the response with its exact
-    /// length, `ETag`, `Vary: Accept`, `Cache-Control: no-cache`, and for HTML the CSP. A page
-    /// of up to `BUFFERED_LISTING_BYTES` is rendered once into memory; a larger one is rendered
-    /// twice, once to count its bytes and once as it is sent, so that memory per connection
-    /// stays bounded whatever the directory holds.
-    pub fn into_response(mut self, etag: String) -> Response {
+    /// Sorts the entries as the format and query say and builds the response: `ETag`,
+    /// `Vary: Accept`, `Cache-Control: no-cache`, and for HTML the CSP. A page of up to
+    /// `BUFFERED_LISTING_BYTES` is rendered into memory and sent with its length; a larger one
+    /// is rendered as it is sent, chunked when `chunked` (HTTP/1.1), else after a first pass
+    /// that counts its bytes. Either way memory per connection stays bounded, however large
+    /// the directory.
+    pub fn into_response(mut self, etag: String, chunked: bool) -> Response {
         self.sort();
         let content_type = match self.format {
             // exactly what the plain listing always carried
@@ -212,31 +213,36 @@ impl Listing {
             Format::Html => "text/html; charset=utf-8",
             Format::Json => "application/json",
         };
-        let mut rendered = Capped {
-            data: Vec::new(),
-            len: 0,
+        let format = self.format;
+        let mut small = Vec::new();
+        let body = match self.write_body(&mut Capped(&mut small)) {
+            Ok(()) => Body::Bytes(small),
+            Err(_) if chunked => Body::Stream {
+                len: None,
+                source: Box::new(self),
+            },
+            Err(_) => {
+                let mut counter = Counter(0);
+                self.write_body(&mut counter)
+                    .expect("counting bytes cannot fail");
+                Body::Stream {
+                    len: Some(counter.0),
+                    source: Box::new(self),
+                }
+            }
         };
-        self.write_body(&mut rendered)
-            .expect("rendering into memory cannot fail");
         let mut response = Response::new(StatusCode::OK)
             .header("Content-Type", content_type)
             .header("Vary", "Accept")
             .header("Cache-Control", "no-cache")
             .header("ETag", etag)
             .header("X-Content-Type-Options", "nosniff");
-        if self.format == Format::Html {
+        if format == Format::Html {
             response = response
                 .header("Content-Security-Policy", assets().csp.as_str())
                 .header("Referrer-Policy", "no-referrer");
         }
-        response.body = if rendered.data.len() as u64 == rendered.len {
-            Body::Bytes(rendered.data)
-        } else {
-            Body::Stream {
-                len: Some(rendered.len),
-                source: Box::new(self),
-            }
-        };
+        response.body = body;
         response
     }
 
@@ -440,26 +446,33 @@ impl BodyStream for Listing {
     }
 }
 
-/// The largest listing page kept in memory to be sent in one piece (a 10,000-entry HTML page
-/// is about 4 MiB).
-const BUFFERED_LISTING_BYTES: usize = 8 << 20;
+/// The largest listing page rendered into memory and sent in one piece: a directory of a few
+/// hundred entries.
+const BUFFERED_LISTING_BYTES: usize = 64 * 1024;
 
-/// Keeps what a listing renders to while it fits in `BUFFERED_LISTING_BYTES`; past that, drops
-/// it and only counts, for the `Content-Length` of a page that is then rendered as it is sent.
-struct Capped {
-    data: Vec<u8>,
-    len: u64,
+/// Keeps what a listing renders to, and fails once it would pass `BUFFERED_LISTING_BYTES`.
+struct Capped<'a>(&'a mut Vec<u8>);
+
+impl Write for Capped<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.0.len() + data.len() > BUFFERED_LISTING_BYTES {
+            return Err(io::Error::other("listing larger than the buffer"));
+        }
+        self.0.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-impl Write for Capped {
+/// Counts what a listing renders to: the `Content-Length` of a large page for HTTP/1.0.
+struct Counter(u64);
+
+impl Write for Counter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let kept = self.data.len() as u64 == self.len;
-        self.len += data.len() as u64;
-        if kept && self.data.len() + data.len() <= BUFFERED_LISTING_BYTES {
-            self.data.extend_from_slice(data);
-        } else if kept {
-            self.data = Vec::new();
-        }
+        self.0 += data.len() as u64;
         Ok(data.len())
     }
 

@@ -279,8 +279,10 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// A large listing is rendered as it is sent, never held whole: chunked for HTTP/1.1 (and
+/// HEAD says so), with an exact length for HTTP/1.0, the same bytes either way.
 #[test]
-fn issue_9_large_listings_have_exact_lengths_for_head_and_http_1_0() {
+fn issue_9_large_listings_stream_chunked_or_with_exact_lengths_for_http_1_0() {
     let server = TestServer::start();
     for i in 0..3000 {
         fs::write(
@@ -295,21 +297,29 @@ fn issue_9_large_listings_have_exact_lengths_for_head_and_http_1_0() {
             format!("HEAD /files/ HTTP/1.1\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n");
         stream.write_all(request.as_bytes()).unwrap();
         let head = read_head_response(&mut stream);
+        assert_eq!(
+            head.header("transfer-encoding"),
+            Some("chunked"),
+            "{accept}"
+        );
+        assert_eq!(head.header("content-length"), None, "{accept}");
         stream
             .write_all(request.replace("HEAD", "GET").as_bytes())
             .unwrap();
         let got = read_response(&mut stream);
+        assert_eq!(got.header("transfer-encoding"), Some("chunked"), "{accept}");
         assert!(got.body.len() > 100_000, "{accept}: {}", got.body.len());
-        assert_eq!(
-            head.header("content-length"),
-            Some(got.body.len().to_string().as_str()),
-            "{accept}"
-        );
         assert!(got.text().matches("-with-a-longish-name.txt").count() >= 3000);
         let mut old = server.connect();
         old.write_all(format!("GET /files/ HTTP/1.0\r\nAccept: {accept}\r\n\r\n").as_bytes())
             .unwrap();
-        assert_eq!(read_response(&mut old).body, got.body, "{accept}");
+        let old = read_response(&mut old);
+        assert_eq!(
+            old.header("content-length"),
+            Some(got.body.len().to_string().as_str()),
+            "{accept}"
+        );
+        assert_eq!(old.body, got.body, "{accept}");
     }
 }
 
@@ -347,4 +357,25 @@ fn issue_9_listings_revalidate_with_their_etag() {
         listing(&server, "/files/", "*/*").header("etag"),
         Some(before.as_str())
     );
+}
+
+/// `sub%2F` would list `sub` at a URL one level up from where its relative links point, so a
+/// click on Delete there would aim at the parent's file of the same name.
+#[test]
+fn issue_9_an_encoded_slash_in_a_name_is_refused() {
+    let server = TestServer::start();
+    fs::create_dir(server.path("sub")).unwrap();
+    fs::write(server.path("sub/keep.txt"), "k").unwrap();
+    for target in [
+        "/files/sub%2F",
+        "/files/sub%2fkeep.txt",
+        "/files/sub%2F?sort=size",
+    ] {
+        assert_eq!(
+            listing(&server, target, "text/html").status,
+            400,
+            "{target}"
+        );
+    }
+    assert_eq!(listing(&server, "/files/sub/", "text/html").status, 200);
 }
