@@ -16,7 +16,8 @@
 //!    `Sec-Fetch-Site` first (`same-origin` and `none` pass, anything else is refused); without
 //!    it, an `Origin` whose host and port differ from `Host` is refused; a request with
 //!    neither header is not from a browser (curl, scripts) and passes.
-//! 4. Accounts: throttled credentials get 429; wrong credentials get 401; with `--auth-file`
+//! 4. Accounts: throttled credentials get 429; credentials nobody had time to check (every
+//!    password check slot busy) get 503; wrong credentials get 401; with `--auth-file`
 //!    writes (and, with `--private`, reads) need a user. Without accounts, writes are
 //!    anonymous on a loopback bind, and refused with 403 elsewhere unless
 //!    `--allow-anonymous-writes`.
@@ -60,6 +61,8 @@ pub enum Credentials {
     Invalid,
     /// Too many recent failures from this client address; try again after this long.
     Throttled(Duration),
+    /// Not checked: as many password checks as the server allows were already running.
+    Overloaded,
 }
 
 /// A request that may go ahead.
@@ -86,6 +89,9 @@ pub enum Refusal {
     Unauthenticated { realm: String },
     /// 429 + `Retry-After`: too many failed attempts from this address.
     Throttled(Duration),
+    /// 503 + `Retry-After: 1`: every password check slot is busy. 503 rather than 429: the
+    /// server is short of capacity, whoever the client is (RFC 9110 §15.6.4).
+    Overloaded,
 }
 
 impl Refusal {
@@ -96,6 +102,7 @@ impl Refusal {
             Refusal::CrossSite | Refusal::AnonymousWrite => StatusCode::FORBIDDEN,
             Refusal::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -111,6 +118,7 @@ impl Refusal {
             }
             Refusal::Unauthenticated { .. } => "authentication required",
             Refusal::Throttled(_) => "too many failed logins from this address",
+            Refusal::Overloaded => "too many logins being checked; try again shortly",
         }
     }
 
@@ -127,6 +135,7 @@ impl Refusal {
             Refusal::Throttled(wait) => {
                 response.header("Retry-After", Cow::Owned(wait.as_secs().max(1).to_string()))
             }
+            Refusal::Overloaded => response.header("Retry-After", "1"),
             _ => response,
         }
     }
@@ -158,6 +167,7 @@ pub fn decide(
     }
     let user = match credentials {
         Credentials::Throttled(wait) => return Err(Refusal::Throttled(*wait)),
+        Credentials::Overloaded => return Err(Refusal::Overloaded),
         Credentials::Invalid => return Err(unauthenticated(policy)),
         Credentials::Valid(user) => Some(user.clone()),
         Credentials::Missing => None,
@@ -543,6 +553,13 @@ mod tests {
                 429,
             ),
             (
+                "accounts overloaded",
+                &accounts,
+                "GET",
+                Credentials::Overloaded,
+                503,
+            ),
+            (
                 "private anonymous read",
                 &private,
                 "GET",
@@ -585,6 +602,9 @@ mod tests {
             Some("Basic realm=\"a \\\"b\\\"\", charset=\"UTF-8\"")
         );
         let r = Refusal::Throttled(Duration::from_millis(1500)).response();
+        assert_eq!(r.header_value("retry-after"), Some("1"));
+        let r = Refusal::Overloaded.response();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.header_value("retry-after"), Some("1"));
         assert_eq!(
             Refusal::ReadOnly.response().header_value("allow"),

@@ -396,3 +396,114 @@ fn issue_8_an_allowed_host_must_be_a_host_name() {
         "{stderr}"
     );
 }
+
+/// A server whose only account, alice, has a slow bcrypt hash (cost 10: tens of milliseconds
+/// even in an optimised build), so that parallel checks overlap.
+fn slow_auth_server() -> (tempfile::TempDir, TestServer) {
+    let users = tempfile::tempdir().unwrap();
+    let file = users.path().join("users.txt");
+    std::fs::write(
+        &file,
+        format!("alice:{}\n", bcrypt::hash("pw", 10).unwrap()),
+    )
+    .unwrap();
+    let server = TestServer::with_args(&["--auth-file", file.to_str().unwrap(), "--private"]);
+    (users, server)
+}
+
+/// Sends one `GET /` with `authorization` on each connection at once (after all are open);
+/// returns each response and how long it took.
+fn all_at_once(
+    connections: Vec<TcpStream>,
+    authorization: impl Fn(usize) -> String + Sync,
+) -> Vec<(RawResponse, std::time::Duration)> {
+    let barrier = std::sync::Barrier::new(connections.len());
+    std::thread::scope(|s| {
+        let threads: Vec<_> = connections
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut stream)| {
+                let (barrier, authorization) = (&barrier, &authorization);
+                s.spawn(move || {
+                    let request = get_request("/", &[&authorization(i)]);
+                    barrier.wait();
+                    let start = std::time::Instant::now();
+                    stream.write_all(&request).unwrap();
+                    let response = read_response(&mut stream);
+                    (response, start.elapsed())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn issue_8_logins_beyond_the_cpu_count_get_503_at_once_and_the_server_stays_up() {
+    let (_users, server) = slow_auth_server();
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // unknown users (checked against alice's hash), each from its own address: no throttle
+    let logins = 2 * cpus + 8;
+    let connections = (0..logins)
+        .map(|i| connect_from(&server, &format!("127.0.{}.{}", 1 + i / 200, 2 + i % 200)))
+        .collect();
+    let results = all_at_once(connections, |i| {
+        format!("Authorization: {}", basic(&format!("nobody{i}"), "pw"))
+    });
+    let statuses: Vec<u16> = results.iter().map(|(r, _)| r.status).collect();
+    let refused: Vec<_> = results.iter().filter(|(r, _)| r.status == 503).collect();
+    let checked: Vec<_> = results.iter().filter(|(r, _)| r.status == 401).collect();
+    assert!(!refused.is_empty() && !checked.is_empty(), "{statuses:?}");
+    assert_eq!(refused.len() + checked.len(), logins, "{statuses:?}");
+    for (response, _) in &refused {
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert!(
+            response.text().contains("logins being checked"),
+            "{response:?}"
+        );
+    }
+    // refused without hashing: before any check could finish
+    let first_refusal = refused.iter().map(|(_, took)| *took).min().unwrap();
+    let first_check = checked.iter().map(|(_, took)| *took).min().unwrap();
+    assert!(
+        first_refusal < first_check,
+        "{first_refusal:?} {first_check:?}"
+    );
+    // and the server still answers, to a valid user too
+    let right = format!("Authorization: {}", basic("alice", "pw"));
+    let response = exchange_from(&server, "127.0.0.2", &get_request("/", &[&right]));
+    assert_eq!(response.status, 200);
+}
+
+#[test]
+fn issue_8_parallel_wrong_guesses_from_one_address_stop_at_ten_failures() {
+    let (_users, server) = slow_auth_server();
+    let connections = (0..40)
+        .map(|_| connect_from(&server, "127.0.0.6"))
+        .collect();
+    let results = all_at_once(connections, |i| {
+        format!("Authorization: {}", basic("alice", &format!("guess{i}")))
+    });
+    let statuses: Vec<u16> = results.iter().map(|(r, _)| r.status).collect();
+    // 401: checked and wrong; 429: throttled; 503: every check slot busy (not counted)
+    assert!(
+        statuses.iter().all(|s| [401, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let mut failures = statuses.iter().filter(|&&s| s == 401).count();
+    assert!(failures <= 10, "{failures} failures verified: {statuses:?}");
+    // one at a time, the guesses left of the ten are checked, and no more
+    let wrong = format!("Authorization: {}", basic("alice", "guess"));
+    while failures < 10 {
+        let response = exchange_from(&server, "127.0.0.6", &get_request("/", &[&wrong]));
+        assert_eq!(response.status, 401, "after {failures} failures");
+        failures += 1;
+    }
+    let right = format!("Authorization: {}", basic("alice", "pw"));
+    for field in [&wrong, &right] {
+        let response = exchange_from(&server, "127.0.0.6", &get_request("/", &[field]));
+        assert_eq!(response.status, 429, "{field}");
+        assert!(response.header("retry-after").is_some());
+    }
+    assert_eq!(server.log().matches("authentication failed").count(), 10);
+}
