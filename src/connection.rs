@@ -26,7 +26,7 @@ use crate::parse::{HeadScanner, Parsed};
 use crate::request::{Method, RequestHead, Version};
 use crate::response::{self, Body, DateField, Persistence, Response, StatusCode};
 use crate::router::{self, Guard};
-use crate::stream::Stream;
+use crate::stream::{Stream, set_socket_read_timeout};
 use crate::tls::TlsFiles;
 
 /// What every connection shares: limits, the file root, and the shutdown switch.
@@ -191,28 +191,26 @@ struct BodySource<'a> {
     buf: &'a mut ReadBuf,
     stream: Stream<'a>,
     continue_pending: bool,
-    pace: Pace<'a>,
+    pace: Pace,
 }
 
 /// The slow-body guard: the body must have arrived by `started + io_timeout + received / rate`
 /// (Apache's `mod_reqtimeout` `body=...,MinRate=...`), whatever the gaps between bytes.
-struct Pace<'a> {
+struct Pace {
     started: Instant,
     /// Bytes per second; 0 turns the guard off.
     min_rate: u64,
     received: u64,
     /// Both the grace before the rate applies and the longest wait for any one read.
     io_timeout: Duration,
-    /// The connection's record of the socket's read timeout, kept true when we lower it.
-    read_timeout: &'a mut Option<Duration>,
 }
 
-impl Pace<'_> {
-    /// Before a socket read: fails with `TimedOut` once the body is late, and otherwise makes
-    /// the read wait no longer than the time left.
-    fn check(&mut self, tcp: &TcpStream) -> io::Result<()> {
+impl Pace {
+    /// Before a socket read: fails with `TimedOut` once the body is late, and otherwise says
+    /// how long the read may wait (no longer than the time left).
+    fn wait(&self) -> io::Result<Duration> {
         if self.min_rate == 0 {
-            return Ok(());
+            return Ok(self.io_timeout);
         }
         let allowed = self.io_timeout
             + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
@@ -223,12 +221,7 @@ impl Pace<'_> {
                 "request body slower than --min-body-rate",
             ));
         }
-        let timeout = left.min(self.io_timeout).max(Duration::from_millis(1));
-        if *self.read_timeout != Some(timeout) {
-            tcp.set_read_timeout(Some(timeout))?;
-            *self.read_timeout = Some(timeout);
-        }
-        Ok(())
+        Ok(left.min(self.io_timeout).max(Duration::from_millis(1)))
     }
 }
 
@@ -244,7 +237,8 @@ impl BodySource<'_> {
 
     fn before_socket_read(&mut self) -> io::Result<()> {
         self.send_continue()?;
-        self.pace.check(self.stream.tcp)
+        let wait = self.pace.wait()?;
+        self.stream.set_read_timeout(wait)
     }
 }
 
@@ -432,7 +426,7 @@ impl Connection<'_> {
                 StatusCode::BAD_REQUEST,
                 "this port speaks HTTPS; use an https:// URL",
             );
-            let mut plain = Stream::new(&conn.stream, None);
+            let mut plain = Stream::new(&conn.stream, None, &mut self.read_timeout);
             let _ = refusal.write_to(
                 &mut plain,
                 &mut self.bufs.write,
@@ -523,11 +517,7 @@ impl Connection<'_> {
 
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         // one syscall saved per request: most reads use the timeout already set
-        if self.read_timeout != Some(timeout) {
-            self.conn.stream.set_read_timeout(Some(timeout))?;
-            self.read_timeout = Some(timeout);
-        }
-        Ok(())
+        set_socket_read_timeout(&self.conn.stream, &mut self.read_timeout, timeout)
     }
 
     /// Waits for the next request head: quietly up to the idle timeout for its first byte, then
@@ -538,8 +528,7 @@ impl Connection<'_> {
         let mut deadline = None;
         loop {
             if self.bufs.read.start < self.bufs.read.end {
-                let started =
-                    *deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
                 match scanner.poll(self.bufs.read.filled(), limits) {
                     Ok(Parsed::Complete((head, len))) => {
                         self.bufs.read.consume(len);
@@ -548,25 +537,48 @@ impl Connection<'_> {
                     Ok(Parsed::Partial) => {}
                     Err(e) => return Err(NoHead::Answer(e.status(), e.to_string())),
                 }
-                let left = started.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(NoHead::Answer(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request head timed out".into(),
-                    ));
-                }
-                // round up so that the last read does not wake a hair early
-                self.set_read_timeout(left.max(Duration::from_millis(1)))
-                    .map_err(|_| NoHead::Quiet)?;
-            } else {
-                self.set_read_timeout(limits.idle_timeout)
-                    .map_err(|_| NoHead::Quiet)?;
-                self.conn.idle.store(true, Ordering::SeqCst);
-                if self.ctx.shutdown.is_started() {
-                    return Err(NoHead::Quiet);
-                }
             }
-            let mut stream = Stream::new(&self.conn.stream, self.tls.as_deref_mut());
+            let wait = match deadline {
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(NoHead::Answer(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "request head timed out".into(),
+                        ));
+                    }
+                    // round up so that the last read does not wake a hair early
+                    left.max(Duration::from_millis(1))
+                }
+                None => {
+                    self.conn.idle.store(true, Ordering::SeqCst);
+                    if self.ctx.shutdown.is_started() {
+                        return Err(NoHead::Quiet);
+                    }
+                    if self.tls.as_ref().is_some_and(|tls| tls.wants_read()) {
+                        // A TLS record may trickle in a byte at a time: as for a plain head,
+                        // the header timeout starts with its first byte, not with its plaintext.
+                        let peeked = self
+                            .set_read_timeout(limits.idle_timeout)
+                            .and_then(|()| self.conn.stream.peek(&mut [0; 1]));
+                        self.conn.idle.store(false, Ordering::SeqCst);
+                        match peeked {
+                            Ok(0) => return Err(NoHead::Quiet),
+                            Ok(_) => deadline = Some(Instant::now() + limits.header_timeout),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(_) => return Err(NoHead::Quiet),
+                        }
+                        continue;
+                    }
+                    limits.idle_timeout
+                }
+            };
+            let mut stream = Stream::new(
+                &self.conn.stream,
+                self.tls.as_deref_mut(),
+                &mut self.read_timeout,
+            );
+            stream.set_read_timeout(wait).map_err(|_| NoHead::Quiet)?;
             let read = self.bufs.read.fill_from(&mut stream, limits.max_head_bytes);
             let was_idle = self.conn.idle.swap(false, Ordering::SeqCst);
             match read {
@@ -611,14 +623,17 @@ impl Connection<'_> {
         }
         let source = BodySource {
             buf: &mut self.bufs.read,
-            stream: Stream::new(&self.conn.stream, self.tls.as_deref_mut()),
+            stream: Stream::new(
+                &self.conn.stream,
+                self.tls.as_deref_mut(),
+                &mut self.read_timeout,
+            ),
             continue_pending: expects_continue,
             pace: Pace {
                 started: Instant::now(),
                 min_rate: limits.min_body_rate,
                 received: 0,
                 io_timeout: limits.io_timeout,
-                read_timeout: &mut self.read_timeout,
             },
         };
         let framed = match framing {
@@ -686,11 +701,12 @@ impl Connection<'_> {
             Ending::KeepAlive => Persistence::KeepAlive,
             Ending::Close | Ending::Linger => Persistence::Close,
         };
-        let mut stream = Stream {
-            tcp: &self.conn.stream,
-            tls: self.tls.as_deref_mut(),
-            scratch: Some(&mut self.bufs.tls_file),
-        };
+        let mut stream = Stream::new(
+            &self.conn.stream,
+            self.tls.as_deref_mut(),
+            &mut self.read_timeout,
+        );
+        stream.scratch = Some(&mut self.bufs.tls_file);
         let result = response.write_to(
             &mut stream,
             &mut self.bufs.write,

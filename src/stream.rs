@@ -1,10 +1,14 @@
 //! The connection's byte stream, plain or TLS, so that `connection.rs` stays one loop. Plain
 //! files go out with `sendfile(2)`; under TLS they must be encrypted in user space, through
 //! one heap buffer the thread reuses.
+//!
+//! Under TLS, reads give up at a deadline, not merely after a quiet spell: a record may reach us
+//! a byte at a time, and each byte would restart a plain socket timeout (see `DeadlineSocket`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::net::SendFlags;
@@ -22,15 +26,42 @@ pub struct Stream<'a> {
     pub tls: Option<&'a mut ServerConnection>,
     /// Heap space for files sent under TLS, kept by the thread between responses.
     pub scratch: Option<&'a mut Vec<u8>>,
+    /// The socket's read timeout as last set: the connection's record, kept true here.
+    read_timeout: &'a mut Option<Duration>,
+    /// Under TLS, when the next read gives up; set by `set_read_timeout`.
+    deadline: Option<Instant>,
+    /// The socket's timeout was just set to the time left before `deadline`.
+    timeout_fresh: bool,
 }
 
 impl<'a> Stream<'a> {
-    pub fn new(tcp: &'a TcpStream, tls: Option<&'a mut ServerConnection>) -> Stream<'a> {
+    /// `read_timeout` is the connection's record of the socket's read timeout.
+    pub fn new(
+        tcp: &'a TcpStream,
+        tls: Option<&'a mut ServerConnection>,
+        read_timeout: &'a mut Option<Duration>,
+    ) -> Stream<'a> {
         Stream {
             tcp,
             tls,
             scratch: None,
+            read_timeout,
+            deadline: None,
+            timeout_fresh: false,
         }
+    }
+
+    /// Makes the next read fail (`WouldBlock` or `TimedOut`) once `timeout` has passed with no
+    /// data for the caller. On a plain stream this is the socket's read timeout, and costs no
+    /// syscall when it is unchanged. Under TLS it is also a deadline that holds however slowly
+    /// a record trickles in.
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        set_socket_read_timeout(self.tcp, self.read_timeout, timeout)?;
+        if self.tls.is_some() {
+            self.deadline = Some(Instant::now() + timeout);
+            self.timeout_fresh = true;
+        }
+        Ok(())
     }
 
     /// Sends TLS `close_notify` (RFC 8446 §6.1) so that the client can tell our close from a
@@ -48,13 +79,79 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// Sets `tcp`'s read timeout unless `current`, the record of the last one set, says it is
+/// already that; keeps the record true.
+pub fn set_socket_read_timeout(
+    tcp: &TcpStream,
+    current: &mut Option<Duration>,
+    timeout: Duration,
+) -> io::Result<()> {
+    if *current != Some(timeout) {
+        tcp.set_read_timeout(Some(timeout))?;
+        *current = Some(timeout);
+    }
+    Ok(())
+}
+
 impl Read for Stream<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let mut tcp = self.tcp;
         match self.tls.as_deref_mut() {
             None => tcp.read(out),
-            Some(tls) => rustls::Stream::new(tls, &mut tcp).read(out),
+            Some(tls) => {
+                let mut socket = DeadlineSocket {
+                    tcp,
+                    deadline: self.deadline,
+                    timeout_fresh: &mut self.timeout_fresh,
+                    read_timeout: self.read_timeout,
+                };
+                rustls::Stream::new(tls, &mut socket).read(out)
+            }
         }
+    }
+}
+
+/// The socket as rustls reads it. `rustls::Stream::read` reads the socket until a whole record
+/// decrypts, and a record sent a byte at a time would restart the socket's timeout with every
+/// byte (a thread held forever by one slow client). So before each socket read, bar one that
+/// `Stream::set_read_timeout` has just timed, the timeout is lowered to what is left before the
+/// deadline, and once nothing is left the read fails with `TimedOut`.
+struct DeadlineSocket<'s> {
+    tcp: &'s TcpStream,
+    deadline: Option<Instant>,
+    timeout_fresh: &'s mut bool,
+    read_timeout: &'s mut Option<Duration>,
+}
+
+impl Read for DeadlineSocket<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline
+            && !std::mem::take(self.timeout_fresh)
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "read deadline passed",
+                ));
+            }
+            // round up so that the last read does not wake a hair early
+            let timeout = left.max(Duration::from_millis(1));
+            set_socket_read_timeout(self.tcp, self.read_timeout, timeout)?;
+        }
+        let mut tcp = self.tcp;
+        tcp.read(buf)
+    }
+}
+
+impl Write for DeadlineSocket<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut tcp = self.tcp;
+        tcp.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -1,11 +1,13 @@
 //! Issue 8: TLS with certificates made in the test, through rustls as a client and through
-//! `curl --cacert`; handshakes that go wrong; start-up errors; reload on SIGHUP.
+//! `curl --cacert`; handshakes that go wrong; records trickled past the timeouts; start-up
+//! errors; reload on SIGHUP.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -320,4 +322,170 @@ fn issue_8_unusable_tls_files_stop_start_up_with_one_clear_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Encrypts `plaintext` as the client's next record(s), to be sent by hand.
+fn seal(conn: &mut ClientConnection, plaintext: &[u8]) -> Vec<u8> {
+    conn.writer().write_all(plaintext).unwrap();
+    let mut records = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut records).unwrap();
+    }
+    records
+}
+
+/// What the server did while a record trickled in.
+struct Answer {
+    /// Since the first byte went out.
+    after: Duration,
+    /// How many bytes of the record went out before the server answered or closed.
+    sent: usize,
+    /// All plaintext the server sent, up to its close.
+    plaintext: Vec<u8>,
+}
+
+/// Sends `record` a byte at a time, each after waiting up to `pace` for the server to answer
+/// (the wait is a read, so an answer ends the trickle at once), then reads to the close.
+fn trickle(stream: &mut TlsStream, record: &[u8], pace: Duration) -> Answer {
+    let started = Instant::now();
+    stream.sock.set_read_timeout(Some(pace)).unwrap();
+    let mut sent = 0;
+    'trickle: for byte in record {
+        if stream.sock.write_all(std::slice::from_ref(byte)).is_err() {
+            break;
+        }
+        sent += 1;
+        let wait = Instant::now() + pace;
+        // session tickets may come first; wait on until the pace is up or an answer comes
+        while Instant::now() < wait {
+            match stream.conn.read_tls(&mut stream.sock) {
+                Ok(0) => break 'trickle,
+                Ok(_) => match stream.conn.process_new_packets() {
+                    Ok(io) if io.plaintext_bytes_to_read() == 0 && !io.peer_has_closed() => {}
+                    _ => break 'trickle,
+                },
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break;
+                }
+                Err(_) => break 'trickle,
+            }
+        }
+    }
+    let after = started.elapsed();
+    stream.sock.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    while let Ok(n) = stream.conn.read_tls(&mut stream.sock) {
+        if n == 0 || stream.conn.process_new_packets().is_err() {
+            break;
+        }
+    }
+    let mut plaintext = Vec::new();
+    // no close_notify is an error, but what came before it is kept
+    let _ = stream.conn.reader().read_to_end(&mut plaintext);
+    Answer {
+        after,
+        sent,
+        plaintext,
+    }
+}
+
+#[test]
+fn issue_8_a_trickled_tls_request_head_gets_408_at_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = make_pair(dir.path(), "");
+    let server = tls_server(
+        &pair,
+        &[
+            "--header-timeout",
+            "1",
+            "--idle-timeout",
+            "1",
+            "--io-timeout",
+            "1",
+        ],
+    );
+    let mut stream = connect_tls(&server, &pair.der, &rustls::version::TLS13).unwrap();
+    let request = format!(
+        "GET /echo/still-alive HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(40)
+    );
+    let record = seal(&mut stream.conn, request.as_bytes());
+    // a byte every 200 ms: never quiet for a whole second, but the record would take 20 s
+    let answer = trickle(&mut stream, &record, Duration::from_millis(200));
+    assert!(
+        answer.sent < record.len(),
+        "the whole record went out unanswered"
+    );
+    let text = String::from_utf8_lossy(&answer.plaintext);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(
+        answer.after >= Duration::from_millis(900) && answer.after < Duration::from_secs(3),
+        "{:?}",
+        answer.after
+    );
+}
+
+#[test]
+fn issue_8_a_trickled_tls_request_body_gets_408_per_min_body_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = make_pair(dir.path(), "");
+    let server = tls_server(&pair, &["--io-timeout", "1", "--min-body-rate", "100"]);
+    let mut stream = connect_tls(&server, &pair.der, &rustls::version::TLS13).unwrap();
+    let body = "b".repeat(60);
+    let head = format!(
+        "PUT /files/slow.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let record = seal(&mut stream.conn, body.as_bytes());
+    // no plaintext arrives until the record is whole, so the body is late after the 1 s grace
+    let answer = trickle(&mut stream, &record, Duration::from_millis(200));
+    assert!(
+        answer.sent < record.len(),
+        "the whole record went out unanswered"
+    );
+    let text = String::from_utf8_lossy(&answer.plaintext);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(answer.after < Duration::from_secs(3), "{:?}", answer.after);
+    assert!(!server.path("slow.txt").exists());
+}
+
+#[test]
+fn issue_8_an_idle_tls_connection_closes_quietly_and_keep_alive_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = make_pair(dir.path(), "");
+    let server = tls_server(&pair, &["--header-timeout", "1", "--idle-timeout", "1"]);
+    let mut stream = connect_tls(&server, &pair.der, &rustls::version::TLS13).unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /echo/again HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let (status, _, body) = read_tls_response(&mut stream);
+        assert_eq!((status, body.as_slice()), (200, &b"again"[..]));
+    }
+    // idle: no 408, just the close after the idle timeout
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn issue_8_sigterm_closes_an_idle_tls_connection_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = make_pair(dir.path(), "");
+    // the default idle timeout, 60 s: only the shutdown can close the connection in time
+    let mut server = tls_server(&pair, &[]);
+    let mut stream = connect_tls(&server, &pair.der, &rustls::version::TLS13).unwrap();
+    stream
+        .write_all(b"GET /echo/idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_tls_response(&mut stream).0, 200);
+    let started = Instant::now();
+    server.terminate();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.wait().success());
 }
