@@ -1,15 +1,9 @@
 //! `Config` and `Limits`: every tunable number of the server, named, with its default.
 //! Parsing flags is `main.rs`'s job; this module only holds the values.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-use crate::access::Policy;
-use crate::auth::Accounts;
-use crate::response::DateField;
-use crate::tls::TlsFiles;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -27,10 +21,6 @@ pub struct Config {
     pub limits: Limits,
     /// Who may read and write.
     pub policy: Policy,
-    /// Accounts from `--auth-file`; `main` keeps a handle to reload them on SIGHUP.
-    pub accounts: Option<Arc<Accounts>>,
-    /// Certificate and key (`--tls-cert`, `--tls-key`); reloaded on SIGHUP.
-    pub tls: Option<Arc<TlsFiles>>,
 }
 
 /// Caps on what one client may send, and how slowly.
@@ -87,4 +77,32 @@ impl Default for Limits {
             min_body_rate: MIN_BODY_RATE,
         }
     }
+}
+
+/// Whether the writer adds a `Date` field (RFC 9110 §6.6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    Send,
+    /// `--no-date`: the exercise's runner fails on any `Date` field.
+    Omit,
+}
+
+/// The access rules in force, fixed at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// The address the server listens on; a loopback one enables the rebinding check and
+    /// anonymous writes.
+    pub bind: Option<IpAddr>,
+    /// Accounts exist (`--auth-file`): writes need a user.
+    pub accounts: bool,
+    /// Reads need a user too (`--private`; needs accounts).
+    pub private: bool,
+    /// Writes are refused for everyone (`--read-only`).
+    pub read_only: bool,
+    /// Anonymous writes on a non-loopback bind (`--allow-anonymous-writes`).
+    pub allow_anonymous_writes: bool,
+    /// Extra names accepted in `Host` on a loopback bind (`--allowed-host`), lower case.
+    pub allowed_hosts: Vec<String>,
+    /// The realm named in the Basic challenge.
+    pub realm: String,
 }

@@ -1,28 +1,38 @@
 //! A small, strict HTTP/1.1 server: the "build your own HTTP server" routes (`/`, `/echo/{s}`,
 //! `/user-agent`, `/files/{name}`) on a blocking, thread-per-connection core.
 //!
-//! The modules are listed in the order a request flows through them: the server accepts a
-//! connection, the connection loop parses a head, decides the body framing, routes the request
-//! to a handler and writes the response. Dependencies point down this list; only `connection`
-//! owns a socket, and the protocol modules see bytes or `Read`/`Write` only.
+//! The layers, in the order a request flows through them (each folder's `mod.rs` says what it
+//! owns). Dependencies point down this list and never up:
+//!
+//! - `net`: accepts connections, one thread each, and runs the connection loop: read a head,
+//!   frame the body, hand the request to `serve`, write the response, keep or close. Only this
+//!   layer owns a socket.
+//! - `serve`: turns a request into a response: the router's one `match`, the download and
+//!   upload steps, listings; the one place where file errors and refusals become statuses.
+//! - `security`: who may do what (a pure access decision) and the accounts behind it.
+//! - `files`: the disk under `--directory`, without HTTP: names, containment, atomic writes.
+//! - `http`: the protocol as bytes: the head parser, body framing and decoders, the response
+//!   encoder, dates.
+//! - `config`: plain data, every limit named; it imports nothing from the crate.
 #![forbid(unsafe_code)]
 
-pub mod access;
-pub mod auth;
-pub mod body;
-pub mod compress;
 pub mod config;
-pub mod connection;
-pub mod date;
-pub mod files;
-pub mod handlers;
-pub mod listing;
-pub mod logger;
-pub mod mime;
-pub mod parse;
-pub mod request;
-pub mod response;
-pub mod router;
-pub mod server;
-pub mod stream;
-pub mod tls;
+mod files;
+mod http;
+mod net;
+mod security;
+mod serve;
+
+// The binary's surface: bind and run, the services it reloads on SIGHUP, the start-up lines.
+pub use http::date::rfc3339;
+pub use net::server::{self, Services};
+pub use net::tls::TlsFiles;
+pub use security::access::{self, Credentials, Refusal};
+pub use security::auth::{Accounts, parse_basic};
+
+// The fuzz targets' and tests' surface: the parsers of client bytes.
+pub use files::percent_decode;
+pub use http::body::{BodyError, ChunkedReader};
+pub use http::parse::{HeadScanner, ParseError, Parsed, parse_head};
+pub use http::request::{RequestHead, Version};
+pub use serve::listing::{Format, encode_segment, negotiate, parse_query};

@@ -149,7 +149,7 @@ impl log::Log for BufferedLogger {
             // written as bytes with one formatting level: every connection thread logs, and
             // keeps the deepest stack page it has ever touched
             out.push(b'[');
-            out.extend_from_slice(&crate::date::rfc3339(now));
+            out.extend_from_slice(&http_server::rfc3339(now));
             out.push(b' ');
             out.extend_from_slice(record.level().as_str().as_bytes());
             out.push(b' ');

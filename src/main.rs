@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use http_server::access::{self, Policy};
-use http_server::auth::Accounts;
-use http_server::config::{self, Config, Limits};
-use http_server::logger::{self, BufferedLogger};
-use http_server::response::DateField;
-use http_server::server;
-use http_server::tls::TlsFiles;
+use http_server::config::{self, Config, DateField, Limits, Policy};
+use http_server::{Accounts, Services, TlsFiles, access, server};
 use log::{info, warn};
+use logger::BufferedLogger;
+
+mod logger;
 
 /// A small, strict HTTP/1.1 server: /, /echo/{s}, /user-agent and /files/{name}.
 #[derive(Parser, Debug)]
@@ -151,11 +149,13 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
             ..Limits::default()
         },
         policy,
+    };
+    let services = Services {
         accounts: accounts.clone(),
         tls: tls.clone(),
     };
     raise_open_files_limit(config.max_connections);
-    let server = server::bind(config)?;
+    let server = server::bind(config, services)?;
     info!("{policy_line}");
     if clear_text_passwords {
         warn!(

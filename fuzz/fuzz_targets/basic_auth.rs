@@ -7,7 +7,7 @@
 #![no_main]
 
 use base64::Engine as _;
-use http_server::auth::parse_basic;
+use http_server::parse_basic;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

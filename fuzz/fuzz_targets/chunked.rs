@@ -12,7 +12,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use http_server::body::{BodyError, ChunkedReader};
+use http_server::{BodyError, ChunkedReader};
 use http_server::config::Limits;
 use libfuzzer_sys::fuzz_target;
 

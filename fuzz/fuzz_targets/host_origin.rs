@@ -13,9 +13,11 @@
 
 use std::net::IpAddr;
 
-use http_server::access::{self, Credentials, Policy, Refusal};
+use http_server::access;
+use http_server::config::Policy;
+use http_server::{Credentials, Refusal};
 use http_server::config::Limits;
-use http_server::parse::{Parsed, parse_head};
+use http_server::{Parsed, parse_head};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,8 +12,8 @@
 
 #![no_main]
 
-use http_server::files::percent_decode;
-use http_server::listing::{Format, encode_segment, negotiate, parse_query};
+use http_server::percent_decode;
+use http_server::{Format, encode_segment, negotiate, parse_query};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

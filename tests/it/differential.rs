@@ -10,8 +10,8 @@
 //!    is not checked.
 
 use http_server::config::Limits;
-use http_server::parse::{Parsed, parse_head};
-use http_server::request::{RequestHead, Version};
+use http_server::{Parsed, parse_head};
+use http_server::{RequestHead, Version};
 use proptest::prelude::*;
 
 /// What `httparse` makes of a buffer, owned so that it outlives the parser's borrows.

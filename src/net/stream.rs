@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustls::ServerConnection;
 
-use crate::response;
+use crate::http::response;
 
 /// Size of the buffer a file passes through under TLS: four full TLS records.
 const TLS_FILE_CHUNK_BYTES: usize = 64 * 1024;

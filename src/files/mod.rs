@@ -15,7 +15,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
-use crate::response::StatusCode;
+use crate::http::response::StatusCode;
 
 /// Why a file operation was refused; `status` maps it to an answer.
 #[derive(Debug)]

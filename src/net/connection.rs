@@ -16,18 +16,18 @@ use std::time::{Duration, Instant};
 use log::{debug, info};
 use rustls::ServerConnection;
 
-use crate::access::Policy;
-use crate::auth::Accounts;
-use crate::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing};
-use crate::compress::{Gzip, accepts_gzip};
 use crate::config::Limits;
 use crate::files::FileRoot;
-use crate::parse::{HeadScanner, Parsed};
-use crate::request::{Method, RequestHead, Version};
-use crate::response::{self, Body, DateField, Persistence, Response, StatusCode};
-use crate::router::{self, Guard};
-use crate::stream::{Stream, set_socket_read_timeout};
-use crate::tls::TlsFiles;
+use crate::http::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing};
+use crate::http::parse::{HeadScanner, Parsed};
+use crate::http::request::{Method, RequestHead, Version};
+use crate::http::response::{self, Body, DateField, Persistence, Response, StatusCode};
+use crate::net::stream::{Stream, set_socket_read_timeout};
+use crate::net::tls::TlsFiles;
+use crate::security::access::Policy;
+use crate::security::auth::Accounts;
+use crate::serve::compress::{Gzip, accepts_gzip};
+use crate::serve::router::{self, Guard};
 
 /// What every connection shares: limits, the file root, and the shutdown switch.
 #[derive(Debug)]

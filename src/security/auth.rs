@@ -29,7 +29,7 @@ use base64::Engine as _;
 use log::{debug, warn};
 use sha2::{Digest, Sha256};
 
-use crate::access::Credentials;
+use crate::security::access::Credentials;
 
 /// Failed attempts one client address may make within `THROTTLE_WINDOW`; then 429.
 pub const MAX_FAILURES: u32 = 10;

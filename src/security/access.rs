@@ -27,28 +27,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::request::{Method, RequestHead};
-use crate::response::{Response, StatusCode};
-
-/// The access rules in force, fixed at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// The address the server listens on; a loopback one enables the rebinding check and
-    /// anonymous writes.
-    pub bind: Option<IpAddr>,
-    /// Accounts exist (`--auth-file`): writes need a user.
-    pub accounts: bool,
-    /// Reads need a user too (`--private`; needs accounts).
-    pub private: bool,
-    /// Writes are refused for everyone (`--read-only`).
-    pub read_only: bool,
-    /// Anonymous writes on a non-loopback bind (`--allow-anonymous-writes`).
-    pub allow_anonymous_writes: bool,
-    /// Extra names accepted in `Host` on a loopback bind (`--allowed-host`), lower case.
-    pub allowed_hosts: Vec<String>,
-    /// The realm named in the Basic challenge.
-    pub realm: String,
-}
+pub use crate::config::Policy;
+use crate::http::request::{Method, RequestHead};
+use crate::http::response::{Response, StatusCode};
 
 /// What authentication made of the request's `Authorization` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,7 +314,7 @@ fn quote(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Limits;
-    use crate::parse::{Parsed, parse_head};
+    use crate::http::parse::{Parsed, parse_head};
 
     fn head(method: &str, fields: &[&str]) -> RequestHead {
         let mut raw = format!("{method} /files/a HTTP/1.1\r\n");

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
-use crate::date;
+use crate::http::date;
 
 /// An HTTP status code with its RFC 9110 reason phrase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +82,7 @@ pub enum Persistence {
     Close,
 }
 
-/// Whether the writer adds a `Date` field (RFC 9110 §6.6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateField {
-    Send,
-    /// `--no-date`: the exercise's runner fails on any `Date` field.
-    Omit,
-}
+pub use crate::config::DateField;
 
 /// A body produced while it is sent: a directory listing rendered row by row, a file gzipped on
 /// the fly. It writes everything it has to `out` and returns.
@@ -551,7 +545,7 @@ mod tests {
             .unwrap()
             .strip_prefix("Date: ")
             .unwrap();
-        assert!(crate::date::parse(date).is_some(), "{text}");
+        assert!(crate::http::date::parse(date).is_some(), "{text}");
     }
 
     #[test]

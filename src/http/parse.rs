@@ -8,8 +8,8 @@
 use std::fmt;
 
 use crate::config::Limits;
-use crate::request::{Headers, Method, RequestHead, Version};
-use crate::response::StatusCode;
+use crate::http::request::{Headers, Method, RequestHead, Version};
+use crate::http::response::StatusCode;
 
 /// Progress of an incremental parse: the whole value, or "read more bytes and call again".
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,10 @@ use log::{debug, error, info, warn};
 use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::config::{Config, Limits};
-use crate::connection::{self, Buffers, Context, ShutdownSignal};
 use crate::files::FileRoot;
+use crate::net::connection::{self, Buffers, Context, ShutdownSignal};
+use crate::net::tls::TlsFiles;
+use crate::security::auth::Accounts;
 
 /// Pending connections the kernel queues for us; std's 128 overflows when hundreds of clients
 /// connect at once, and each overflow costs a client a 1 s SYN retry.
@@ -75,8 +77,16 @@ impl ShutdownHandle {
     }
 }
 
+/// What the server runs beside its configuration: the accounts behind `Authorization` and the
+/// TLS certificate, both reloaded on SIGHUP by whoever keeps the other handle.
+#[derive(Debug, Default)]
+pub struct Services {
+    pub accounts: Option<Arc<Accounts>>,
+    pub tls: Option<Arc<TlsFiles>>,
+}
+
 /// Binds the listening socket and canonicalises the file root.
-pub fn bind(config: Config) -> io::Result<Server> {
+pub fn bind(config: Config, services: Services) -> io::Result<Server> {
     let files = match &config.directory {
         Some(dir) => Some(FileRoot::new(dir).map_err(|e| {
             io::Error::new(e.kind(), format!("--directory {}: {e}", dir.display()))
@@ -95,8 +105,8 @@ pub fn bind(config: Config) -> io::Result<Server> {
         files,
         shutdown: ShutdownSignal::default(),
         policy: config.policy,
-        accounts: config.accounts,
-        tls: config.tls,
+        accounts: services.accounts,
+        tls: services.tls,
         date: config.date,
     };
     let shared = Shared {
@@ -352,23 +362,24 @@ mod tests {
     use std::io::Read;
 
     fn server(idle_timeout: Duration) -> Server {
-        bind(Config {
-            addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-            directory: None,
-            max_connections: 100,
-            shutdown_grace: Duration::from_secs(5),
-            date: crate::response::DateField::Omit,
-            limits: Limits {
-                idle_timeout,
-                ..Limits::default()
+        bind(
+            Config {
+                addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+                directory: None,
+                max_connections: 100,
+                shutdown_grace: Duration::from_secs(5),
+                date: crate::http::response::DateField::Omit,
+                limits: Limits {
+                    idle_timeout,
+                    ..Limits::default()
+                },
+                policy: crate::security::access::Policy {
+                    bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                    ..Default::default()
+                },
             },
-            policy: crate::access::Policy {
-                bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-                ..Default::default()
-            },
-            accounts: None,
-            tls: None,
-        })
+            Services::default(),
+        )
         .unwrap()
     }
 

@@ -22,9 +22,9 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
-use crate::date;
 use crate::files::DirEntry;
-use crate::response::{Body, BodyStream, Response, StatusCode};
+use crate::http::date;
+use crate::http::response::{Body, BodyStream, Response, StatusCode};
 
 /// What a path segment keeps unencoded: RFC 3986 unreserved characters only. Encoding `:` too
 /// keeps a relative link like `a:b` from reading as a URL scheme.

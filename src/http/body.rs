@@ -7,9 +7,9 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 
 use crate::config::Limits;
-use crate::parse::is_token_byte;
-use crate::request::{RequestHead, Version};
-use crate::response::StatusCode;
+use crate::http::parse::is_token_byte;
+use crate::http::request::{RequestHead, Version};
+use crate::http::response::StatusCode;
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,7 +403,7 @@ impl<R: BufRead> Read for ChunkedReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{Parsed, parse_head};
+    use crate::http::parse::{Parsed, parse_head};
 
     fn head(fields: &str, version: &str) -> RequestHead {
         let raw = format!("POST / {version}\r\nHost: a\r\n{fields}\r\n");

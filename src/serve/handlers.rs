@@ -14,14 +14,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-use crate::body::BodyError;
-use crate::compress::{self, GzipStream};
-use crate::date;
 use crate::files::{FileError, FileName, FileRoot, percent_decode, resolve_name};
-use crate::listing::{self, Listing};
-use crate::mime;
-use crate::request::{Method, RequestHead, Version};
-use crate::response::{Body, BodyStream, Response, StatusCode};
+use crate::http::body::BodyError;
+use crate::http::date;
+use crate::http::request::{Method, RequestHead, Version};
+use crate::http::response::{Body, BodyStream, Response, StatusCode};
+use crate::serve::compress::{self, GzipStream};
+use crate::serve::listing::{self, Listing};
+use crate::serve::mime;
 
 /// `GET /`: 200 with an empty body.
 pub fn index() -> Response {
@@ -279,7 +279,7 @@ impl BodyStream for GzipFile {
     fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let read = GzipStream::default().copy(&mut self.file, self.len, out)?;
         if read < self.len {
-            return Err(crate::response::file_shrank());
+            return Err(crate::http::response::file_shrank());
         }
         Ok(())
     }

@@ -6,12 +6,12 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::access::{self, Credentials, Policy};
-use crate::auth::Accounts;
 use crate::files::FileRoot;
-use crate::handlers;
-use crate::request::{Method, RequestHead};
-use crate::response::{Response, StatusCode};
+use crate::http::request::{Method, RequestHead};
+use crate::http::response::{Response, StatusCode};
+use crate::security::access::{self, Credentials, Policy};
+use crate::security::auth::Accounts;
+use crate::serve::handlers;
 
 const READ_ONLY: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
@@ -82,7 +82,7 @@ fn method_not_allowed(allow: &'static str) -> Response {
 mod tests {
     use super::*;
     use crate::config::Limits;
-    use crate::parse::{Parsed, parse_head};
+    use crate::http::parse::{Parsed, parse_head};
 
     fn answer(method: &str, target: &str) -> (u16, Option<String>) {
         let raw =
