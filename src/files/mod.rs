@@ -16,6 +16,7 @@ use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
 use crate::http::response::StatusCode;
+use crate::http::transfer::{Limit, copy_with};
 
 /// Why a file operation was refused; `status` maps it to an answer.
 #[derive(Debug)]
@@ -429,20 +430,13 @@ impl FileRoot {
         let dir = target.parent().expect("upload targets have a parent");
         let temp = TempFile::create(dir)?;
         let mut hasher = Sha256::new();
-        let mut len = 0u64;
-        let mut chunk = vec![0u8; 64 * 1024];
         let mut file = &temp.file;
-        loop {
-            let n = match body.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FileError::Io(e)),
-            };
-            hasher.update(&chunk[..n]);
-            file.write_all(&chunk[..n])?;
-            len += n as u64;
-        }
+        let mut to_file = |piece: &[u8]| {
+            hasher.update(piece);
+            file.write_all(piece)
+        };
+        // a body that cannot be read is the client's failure: keep its own error kind
+        let len = copy_with(body, Limit::AtMost(u64::MAX), &mut to_file)?;
         let sha256: [u8; 32] = hasher.finalize().into();
         if expected_sha256.is_some_and(|want| want != sha256) {
             return Err(FileError::DigestMismatch);

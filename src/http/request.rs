@@ -37,6 +37,13 @@ impl Method {
         }
     }
 
+    /// Safe methods (RFC 9110 §9.2.1) are read-only by definition; everything else is a
+    /// write to the access decision. TRACE, safe in the RFC, is not implemented here, so it
+    /// counts as a write and gets the write refusals first, as it always has.
+    pub fn is_safe(&self) -> bool {
+        matches!(self, Method::Get | Method::Head | Method::Options)
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Method::Get => "GET",
@@ -93,9 +100,7 @@ impl Headers {
     /// Whether any comma-separated element of any `name` field equals `token`, ignoring case
     /// (as for `Connection: keep-alive, Upgrade`).
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.get_all(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        crate::http::syntax::elements(self.get_all(name)).any(|t| t.eq_ignore_ascii_case(token))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

@@ -22,6 +22,7 @@ use crate::http::body::{BodyFraming, ChunkedReader, LengthReader, decide_framing
 use crate::http::parse::{HeadScanner, Parsed};
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{self, Body, DateField, Persistence, Response, StatusCode};
+use crate::http::transfer::{is_timeout, time_left};
 use crate::net::stream::{Stream, set_socket_read_timeout};
 use crate::net::tls::TlsFiles;
 use crate::security::access::Policy;
@@ -442,13 +443,12 @@ impl Connection<'_> {
                 tls.write_tls(&mut tcp)?;
                 continue;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let Some(left) = time_left(deadline) else {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "handshake timed out",
                 ));
-            }
+            };
             self.set_read_timeout(left.max(Duration::from_millis(1)))?;
             if tls.read_tls(&mut tcp)? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -540,13 +540,12 @@ impl Connection<'_> {
             }
             let wait = match deadline {
                 Some(at) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    let Some(left) = time_left(at) else {
                         return Err(NoHead::Answer(
                             StatusCode::REQUEST_TIMEOUT,
                             "request head timed out".into(),
                         ));
-                    }
+                    };
                     // round up so that the last read does not wake a hair early
                     left.max(Duration::from_millis(1))
                 }
@@ -807,11 +806,4 @@ fn requested_persistence(head: &RequestHead) -> Persistence {
         Version::Http10 if headers.has_token("connection", "keep-alive") => Persistence::KeepAlive,
         Version::Http10 => Persistence::Close,
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }

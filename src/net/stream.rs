@@ -15,6 +15,7 @@ use rustix::net::SendFlags;
 use rustls::ServerConnection;
 
 use crate::http::response;
+use crate::http::transfer::time_left;
 
 /// Size of the buffer a file passes through under TLS: four full TLS records.
 const TLS_FILE_CHUNK_BYTES: usize = 64 * 1024;
@@ -128,13 +129,12 @@ impl Read for DeadlineSocket<'_> {
         if let Some(deadline) = self.deadline
             && !std::mem::take(self.timeout_fresh)
         {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let Some(left) = time_left(deadline) else {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "read deadline passed",
                 ));
-            }
+            };
             // round up so that the last read does not wake a hair early
             let timeout = left.max(Duration::from_millis(1));
             set_socket_read_timeout(self.tcp, self.read_timeout, timeout)?;

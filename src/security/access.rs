@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::Policy;
-use crate::http::request::{Method, RequestHead};
+use crate::http::request::RequestHead;
 use crate::http::response::{Response, StatusCode};
 
 /// What authentication made of the request's `Authorization` field.
@@ -122,12 +122,6 @@ impl Refusal {
     }
 }
 
-/// Writes are the methods that are not "safe" (RFC 9110 §9.2.1); Go's
-/// `CrossOriginProtection` treats GET, HEAD and OPTIONS as safe.
-pub fn is_write(method: &Method) -> bool {
-    !matches!(method, Method::Get | Method::Head | Method::Options)
-}
-
 /// Decides whether the request may go ahead. `credentials` is what `auth` made of the
 /// request's `Authorization` field (`Missing` when there are no accounts).
 pub fn decide(
@@ -135,7 +129,7 @@ pub fn decide(
     head: &RequestHead,
     credentials: &Credentials,
 ) -> Result<Grant, Refusal> {
-    let write = is_write(&head.method);
+    let write = !head.method.is_safe();
     let host = head.headers.get("host");
     if checks_host(policy) && host.is_some_and(|host| !is_local_host(policy, host)) {
         return Err(Refusal::MisdirectedHost);

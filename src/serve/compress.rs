@@ -7,23 +7,15 @@ use std::io::{self, Read, Write};
 
 use flate2::Compression;
 
+use crate::http::syntax::{elements, weighted};
+
 /// Whether the `Accept-Encoding` values (all fields, in order) make gzip acceptable.
 /// `gzip;q=0` refuses it; `*` covers it unless gzip is listed on its own.
 pub fn accepts_gzip<'a>(values: impl Iterator<Item = &'a str>) -> bool {
     let mut gzip = None;
     let mut star = None;
-    for element in values.flat_map(|v| v.split(',')) {
-        let mut params = element.split(';');
-        let coding = params.next().unwrap_or("").trim();
-        let q = params
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-            })
-            .map(parse_qvalue)
-            .next()
-            .unwrap_or(Some(1000));
+    for element in elements(values) {
+        let (coding, q) = weighted(element);
         // a malformed q-value makes the element unusable, not the whole header
         let Some(q) = q else { continue };
         if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
@@ -33,24 +25,6 @@ pub fn accepts_gzip<'a>(values: impl Iterator<Item = &'a str>) -> bool {
         }
     }
     gzip.or(star).is_some_and(|q| q > 0)
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )          (RFC 9110 §12.4.2)
-/// A q-value in thousandths, or `None` when malformed.
-fn parse_qvalue(s: &str) -> Option<u16> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let frac_value = frac
-        .bytes()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'))
-        * 10u16.pow(3 - frac.len() as u32);
-    match int {
-        "0" => Some(frac_value),
-        "1" if frac_value == 0 => Some(1000),
-        _ => None,
-    }
 }
 
 /// A reusable gzip encoder for whole buffers: libdeflate at level 1. On the benchmark's 1 KiB

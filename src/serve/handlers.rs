@@ -19,6 +19,7 @@ use crate::http::body::BodyError;
 use crate::http::date;
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
+use crate::http::transfer::{Limit, copy_with};
 use crate::serve::compress::{self, GzipStream};
 use crate::serve::listing::{self, Listing};
 use crate::serve::mime;
@@ -547,18 +548,10 @@ fn sha256_of(mut file: &std::fs::File, start: u64, len: u64) -> io::Result<[u8; 
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(start))?;
     let mut hasher = Sha256::new();
-    // on the heap: a stack buffer would stay resident in the connection thread's stack
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = file.read(&mut chunk[..want])?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        hasher.update(&chunk[..n]);
-        left -= n as u64;
-    }
+    copy_with(&mut file, Limit::Exact(len), &mut |piece| {
+        hasher.update(piece);
+        Ok(())
+    })?;
     Ok(hasher.finalize().into())
 }
 

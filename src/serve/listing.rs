@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::files::DirEntry;
 use crate::http::date;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
+use crate::http::syntax::{elements, weighted};
 
 /// What a path segment keeps unencoded: RFC 3986 unreserved characters only. Encoding `:` too
 /// keeps a relative link like `a:b` from reading as a URL scheme.
@@ -64,17 +65,8 @@ pub enum Format {
 pub fn negotiate<'a>(accept: impl Iterator<Item = &'a str>) -> Format {
     let mut html = 0u16;
     let mut json = 0u16;
-    for range in accept.flat_map(|v| v.split(',')) {
-        let mut params = range.split(';');
-        let media = params.next().unwrap_or("").trim();
-        let mut q = Some(1000);
-        for param in params {
-            if let Some((name, value)) = param.split_once('=')
-                && name.trim().eq_ignore_ascii_case("q")
-            {
-                q = parse_qvalue(value.trim());
-            }
-        }
+    for range in elements(accept) {
+        let (media, q) = weighted(range);
         let Some(q) = q else { continue };
         if media.eq_ignore_ascii_case("text/html") {
             html = html.max(q);
@@ -86,24 +78,6 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a str>) -> Format {
         (0, 0) => Format::Plain,
         (html, json) if html >= json => Format::Html,
         _ => Format::Json,
-    }
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )          (RFC 9110 §12.4.2)
-fn parse_qvalue(s: &str) -> Option<u16> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
     }
 }
 
