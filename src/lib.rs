@@ -32,7 +32,8 @@ pub use security::auth::{Accounts, parse_basic};
 
 // The fuzz targets' and tests' surface: the parsers of client bytes.
 pub use files::percent_decode;
-pub use http::body::{BodyError, ChunkedReader};
+pub use http::decode::ChunkedReader;
+pub use http::framing::BodyError;
 pub use http::parse::{HeadScanner, ParseError, Parsed, parse_head};
 pub use http::request::{RequestHead, Version};
 pub use serve::listing::{Format, encode_segment, negotiate, parse_query};
