@@ -28,7 +28,7 @@ pub use http::date::rfc3339;
 pub use net::server::{self, Services};
 pub use net::tls::TlsFiles;
 pub use security::access::{self, Credentials, Refusal};
-pub use security::auth::{Accounts, parse_basic};
+pub use security::accounts::{Accounts, parse_basic};
 
 // The fuzz targets' and tests' surface: the parsers of client bytes.
 pub use files::percent_decode;
