@@ -28,11 +28,12 @@ pub use http::date::rfc3339;
 pub use net::server::{self, Services};
 pub use net::tls::TlsFiles;
 pub use security::access::{self, Credentials, Refusal};
-pub use security::auth::{Accounts, parse_basic};
+pub use security::accounts::{Accounts, parse_basic};
 
 // The fuzz targets' and tests' surface: the parsers of client bytes.
 pub use files::percent_decode;
-pub use http::body::{BodyError, ChunkedReader};
+pub use http::decode::ChunkedReader;
+pub use http::framing::BodyError;
 pub use http::parse::{HeadScanner, ParseError, Parsed, parse_head};
 pub use http::request::{RequestHead, Version};
 pub use serve::listing::{Format, encode_segment, negotiate, parse_query};

@@ -128,7 +128,7 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
         realm: config::REALM.into(),
     };
-    let policy_line = access::describe(&policy, tls.is_some());
+    let policy_line = describe_access(&policy, tls.is_some());
     let clear_text_passwords = access::exposes_passwords(&policy, tls.is_some());
     let config = Config {
         addr: SocketAddr::new(args.bind, args.port),
@@ -222,5 +222,52 @@ fn raise_open_files_limit(max_connections: usize) {
         ),
         Ok(_) => {}
         Err(e) => warn!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// The start-up line saying who may read and write (tests wait for it). Worded here because
+/// it names the flags behind each case.
+fn describe_access(policy: &Policy, tls: bool) -> String {
+    let reads = if policy.private {
+        "authenticated users"
+    } else {
+        "anyone"
+    };
+    let writes = match access::writers(policy) {
+        access::Writers::Anyone => "anyone",
+        access::Writers::AuthenticatedUsers => "authenticated users",
+        access::Writers::NobodyReadOnly => "nobody (--read-only)",
+        access::Writers::NobodyAnonymousOffLoopback => {
+            "nobody (non-loopback bind without --auth-file)"
+        }
+    };
+    let tls = if tls { "on" } else { "off" };
+    format!("access: reads by {reads}, writes by {writes}, TLS {tls}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_up_policy_line() {
+        let public = Policy {
+            bind: Some("192.0.2.7".parse().unwrap()),
+            realm: "files".into(),
+            ..Policy::default()
+        };
+        assert_eq!(
+            describe_access(&public, false),
+            "access: reads by anyone, writes by nobody (non-loopback bind without --auth-file), TLS off"
+        );
+        let read_only = Policy {
+            accounts: true,
+            read_only: true,
+            ..public
+        };
+        assert_eq!(
+            describe_access(&read_only, true),
+            "access: reads by anyone, writes by nobody (--read-only), TLS on"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Fuzzes the `Host` and `Origin` readers of `access.rs`, and `access::decide` on heads made
-//! from the input.
+//! Fuzzes the `Host` and `Origin` readers of `security/origin.rs` (reached through `access`),
+//! and `access::decide` on heads made from the input.
 //!
 //! Invariants:
 //! - `host_name` never panics; a name it returns is lower case, and reading it again (with or

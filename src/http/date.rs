@@ -1,32 +1,30 @@
-//! HTTP dates (RFC 9110 §5.6.7): IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in.
-//! Only whole seconds matter to HTTP validators.
+//! HTTP dates (RFC 9110 §5.6.7), parsed and formatted by the `httpdate` crate: IMF-fixdate
+//! out; IMF-fixdate, RFC 850 and asctime in. What stays ours is the per-thread, per-second
+//! cache of the `Date` value every response carries, and RFC 3339 for log lines. Only whole
+//! seconds matter to HTTP validators.
 
+use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+use httpdate::HttpDate;
+
+/// The last second an HTTP date can show, 9999-12-31 23:59:59 (four year digits).
+const LAST_SECOND: u64 = 253_402_300_799;
 
 /// Seconds since the epoch, floored; times before 1970 count as 0.
 pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT`
+/// `t` as an HTTP date can show it: whole seconds, from 1970 to 9999. `httpdate` panics
+/// outside that range, and a file's modification time can be anything.
+fn showable(t: SystemTime) -> HttpDate {
+    HttpDate::from(UNIX_EPOCH + Duration::from_secs(unix_seconds(t).min(LAST_SECOND)))
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`; before 1970 is the epoch, after 9999 its last second.
 pub fn format(t: SystemTime) -> String {
-    let secs = unix_seconds(t);
-    let days = secs / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    showable(t).to_string()
 }
 
 /// The `Date` field value for a response sent now (RFC 9110 §6.6.1). Each thread formats it
@@ -38,14 +36,19 @@ pub fn now() -> [u8; 29] {
         static CACHED: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
     }
     // the format has four year digits: a clock past 9999 stays at its last second
-    let secs = unix_seconds(SystemTime::now()).min(253_402_300_799);
+    let secs = unix_seconds(SystemTime::now()).min(LAST_SECOND);
     CACHED.with(|cached| {
         let (at, text) = cached.get();
         if at == secs {
             return text;
         }
         let mut text = [0u8; 29];
-        text.copy_from_slice(format(UNIX_EPOCH + Duration::from_secs(secs)).as_bytes());
+        write!(
+            &mut text[..],
+            "{}",
+            showable(UNIX_EPOCH + Duration::from_secs(secs))
+        )
+        .expect("an IMF-fixdate is 29 bytes");
         cached.set((secs, text));
         text
     })
@@ -77,44 +80,9 @@ pub fn rfc3339(t: SystemTime) -> [u8; 20] {
 }
 
 /// Parses any of the three HTTP date formats; `None` for anything else (callers then ignore
-/// the field, as RFC 9110 §13.1.3 says).
+/// the field, as RFC 9110 §13.1.3 says). The weekday must match the date.
 pub fn parse(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let parts: Vec<&str> = s.split([' ', ',', '-']).filter(|p| !p.is_empty()).collect();
-    let (day, month, year, time) = match parts.as_slice() {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT   RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        [_, day, month, year, time, "GMT"] => (*day, *month, *year, *time),
-        // asctime: Sun Nov  6 08:49:37 1994
-        [_, month, day, time, year] => (*day, *month, *year, *time),
-        _ => return None,
-    };
-    let day: u32 = parse_digits(day, 1..=2)?;
-    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
-    let mut year: i64 = parse_digits(year, 2..=4)?;
-    if year < 100 {
-        // RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is in the past century
-        year += if year < 70 { 2000 } else { 1900 };
-    }
-    let mut hms = time.split(':');
-    let (h, mi, sec): (u64, u64, u64) = (
-        parse_digits(hms.next()?, 2..=2)?,
-        parse_digits(hms.next()?, 2..=2)?,
-        parse_digits(hms.next()?, 2..=2)?,
-    );
-    if hms.next().is_some() || day == 0 || day > 31 || h > 23 || mi > 59 || sec > 60 || year < 1970
-    {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days as u64 * 86_400 + h * 3600 + mi * 60 + sec;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-fn parse_digits<T: std::str::FromStr>(s: &str, len: std::ops::RangeInclusive<usize>) -> Option<T> {
-    if !len.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    httpdate::parse_http_date(s).ok()
 }
 
 // Howard Hinnant's civil calendar algorithms (days since 1970-01-01 <-> proleptic Gregorian).
@@ -128,16 +96,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -176,5 +134,14 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+        // outside what four year digits show, the nearest date, never a panic
+        assert_eq!(
+            format(UNIX_EPOCH - Duration::from_secs(1)),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+        assert_eq!(
+            format(UNIX_EPOCH + Duration::from_secs(LAST_SECOND + 86_400)),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use crate::config::Limits;
 use crate::http::request::{Headers, Method, RequestHead, Version};
 use crate::http::response::StatusCode;
+use crate::http::syntax::is_token;
 
 /// Progress of an incremental parse: the whole value, or "read more bytes and call again".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,45 +94,6 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
-
-// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
-//       / DIGIT / ALPHA                                                      (RFC 9110 §5.6.2)
-static TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    t
-};
-
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
-}
-
-/// Whether `b` is a `tchar` (field names, methods, trailer names).
-pub fn is_token_byte(b: u8) -> bool {
-    TOKEN[b as usize]
-}
 
 /// Parses one request head from the start of `buf`.
 ///

@@ -1,5 +1,5 @@
 //! Plain data for a parsed request head: `Method`, `Version`, `Headers`, `RequestHead`.
-//! Parsing lives in `parse.rs`; body framing in `body.rs`.
+//! Parsing lives in `parse.rs`; body framing in `framing.rs`.
 
 use std::fmt;
 

@@ -1,6 +1,47 @@
-//! The small grammars that many fields share (RFC 9110 §5.6): comma-separated lists and
-//! q-values. Each is written once, here; every field that is a list splits through
-//! `elements`, every weight goes through `qvalue`.
+//! The small grammars that many fields share (RFC 9110 §5.6): the token byte table,
+//! comma-separated lists and q-values. Each is written once, here: every token is checked
+//! through `is_token_byte`, every field that is a list splits through `elements` (or
+//! `elements_keeping_empty`), every weight goes through `qvalue`.
+
+// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+//       / DIGIT / ALPHA                                                      (RFC 9110 §5.6.2)
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+/// Whether `s` is a `token`: one or more `tchar` (methods, field names).
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+}
+
+/// Whether `b` is a `tchar` (field names, methods, trailer names).
+pub fn is_token_byte(b: u8) -> bool {
+    TOKEN[b as usize]
+}
 
 /// The elements of a list-valued field, over every line it came on, in order (RFC 9110
 /// §5.6.1): split at commas, optional whitespace trimmed, empty elements dropped, as the
@@ -9,10 +50,18 @@
 /// Commas inside quoted strings are not special-cased: none of the fields we read as lists
 /// puts one there in a way we act on.
 pub fn elements<'a>(values: impl Iterator<Item = &'a str>) -> impl Iterator<Item = &'a str> {
+    elements_keeping_empty(values).filter(|e| !e.is_empty())
+}
+
+/// `elements` with the empty ones kept (as `""`), for a field whose grammar has no list at
+/// all and whose repetition we tolerate only when exact: `Content-Length: 42, , 42` must be
+/// refused, not read as 42 (RFC 9110 §8.6; a lenient reading is a smuggling vector).
+pub fn elements_keeping_empty<'a>(
+    values: impl Iterator<Item = &'a str>,
+) -> impl Iterator<Item = &'a str> {
     values
         .flat_map(|v| v.split(','))
         .map(|e| e.trim_matches([' ', '\t']))
-        .filter(|e| !e.is_empty())
 }
 
 /// An element's value and its weight in thousandths: `gzip;q=0.5` is `("gzip", Some(500))`,
@@ -66,6 +115,24 @@ mod tests {
         for (input, want) in cases {
             let got: Vec<_> = elements(input.iter().copied()).collect();
             assert_eq!(&got, want, "{input:?}");
+        }
+        let kept: Vec<_> = elements_keeping_empty([" 42 , ,42,"].into_iter()).collect();
+        assert_eq!(kept, ["42", "", "42", ""]);
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(is_token(b"GET") && is_token(b"X-Custom_1.0~!#$%&'*+^`|"));
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a:b",
+            b"a\"b",
+            b"caf\xc3\xa9",
+            b"(x)",
+            b"a\0",
+        ] {
+            assert!(!is_token(bad), "{bad:?}");
         }
     }
 

@@ -1,10 +1,10 @@
 //! Who may do what: a pure function of the policy, the request head and the outcome of
 //! authentication, answering "allow" or a refusal with its status. No I/O, no clock, no
-//! accounts: `auth.rs` verifies credentials, the router asks here before any handler runs, and
+//! accounts: `accounts.rs` verifies credentials, the router asks here before any handler runs, and
 //! handlers never learn that accounts exist.
 //!
 //! The checks, in order (the first that refuses answers):
-//! 1. DNS rebinding: on a loopback bind, the `Host` must name this machine (`localhost`,
+//! 1. DNS rebinding (`origin.rs`): on a loopback bind, the `Host` must name this machine (`localhost`,
 //!    `127.0.0.1`, `[::1]`, the bind address) or a `--allowed-host`, any port; on a wildcard
 //!    bind (`0.0.0.0`, `::`), which 127.0.0.1 reaches as well, any IP address also passes
 //!    (an address cannot be rebound, only a name). Otherwise
@@ -12,7 +12,7 @@
 //!    that name). 421 rather than 403 because nothing about the client is wrong, only the name
 //!    it used; and a page that rebinds `evil.example` to 127.0.0.1 can read neither answer.
 //! 2. `--read-only`: every write is 405 with `Allow: GET, HEAD`.
-//! 3. Cross-site writes get 403, as Go's `net/http` `CrossOriginProtection` decides:
+//! 3. Cross-site writes (`origin.rs`) get 403, as Go's `net/http` `CrossOriginProtection` decides:
 //!    `Sec-Fetch-Site` first (`same-origin` and `none` pass, anything else is refused); without
 //!    it, an `Origin` whose host and port differ from `Host` is refused; a request with
 //!    neither header is not from a browser (curl, scripts) and passes.
@@ -23,13 +23,15 @@
 //!    `--allow-anonymous-writes`.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::Policy;
 use crate::http::request::RequestHead;
 use crate::http::response::{Response, StatusCode};
+use crate::security::origin;
+// the binary (`--allowed-host`) and the fuzz targets read `Host` and `Origin` through here
+pub use crate::security::origin::{host_name, origin_authority};
 
 /// What authentication made of the request's `Authorization` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,22 +124,21 @@ impl Refusal {
     }
 }
 
-/// Decides whether the request may go ahead. `credentials` is what `auth` made of the
-/// request's `Authorization` field (`Missing` when there are no accounts).
+/// Decides whether the request may go ahead. `credentials` is what `Accounts::authenticate`
+/// made of the request's `Authorization` field (`Missing` when there are no accounts).
 pub fn decide(
     policy: &Policy,
     head: &RequestHead,
     credentials: &Credentials,
 ) -> Result<Grant, Refusal> {
     let write = !head.method.is_safe();
-    let host = head.headers.get("host");
-    if checks_host(policy) && host.is_some_and(|host| !is_local_host(policy, host)) {
+    if origin::is_misdirected(policy, head) {
         return Err(Refusal::MisdirectedHost);
     }
     if write && policy.read_only {
         return Err(Refusal::ReadOnly);
     }
-    if write && is_cross_site(head) {
+    if write && origin::is_cross_site(head) {
         return Err(Refusal::CrossSite);
     }
     let user = match credentials {
@@ -169,24 +170,29 @@ pub fn may_write(policy: &Policy, authenticated: bool) -> bool {
     policy.allow_anonymous_writes || policy.bind.is_some_and(|ip| ip.is_loopback())
 }
 
-/// One sentence for the start-up log: who may read, who may write, whether TLS is on.
-pub fn describe(policy: &Policy, tls: bool) -> String {
-    let reads = if policy.private {
-        "authenticated users"
-    } else {
-        "anyone"
-    };
-    let writes = if policy.read_only {
-        "nobody (--read-only)"
+/// Who may write under a policy, and when nobody, why: for the start-up line, which the
+/// binary words (it alone names the flags behind each case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    Anyone,
+    AuthenticatedUsers,
+    /// The server is read-only.
+    NobodyReadOnly,
+    /// No accounts, a bind other machines reach, and anonymous writes not allowed there.
+    NobodyAnonymousOffLoopback,
+}
+
+/// Who may write, cross-site checks aside.
+pub fn writers(policy: &Policy) -> Writers {
+    if policy.read_only {
+        Writers::NobodyReadOnly
     } else if policy.accounts {
-        "authenticated users"
+        Writers::AuthenticatedUsers
     } else if may_write(policy, false) {
-        "anyone"
+        Writers::Anyone
     } else {
-        "nobody (non-loopback bind without --auth-file)"
-    };
-    let tls = if tls { "on" } else { "off" };
-    format!("access: reads by {reads}, writes by {writes}, TLS {tls}")
+        Writers::NobodyAnonymousOffLoopback
+    }
 }
 
 /// Whether passwords would cross the network unencrypted: accounts, no TLS, and a bind
@@ -201,104 +207,6 @@ fn unauthenticated(policy: &Policy) -> Refusal {
     }
 }
 
-/// Go's `CrossOriginProtection.Check` for an unsafe method: `Sec-Fetch-Site` decides when
-/// present (`same-origin` or `none` pass); otherwise an `Origin` must match `Host`; a request
-/// with neither is not from a (modern) browser and passes.
-fn is_cross_site(head: &RequestHead) -> bool {
-    if let Some(site) = head.headers.get("sec-fetch-site") {
-        return !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
-    }
-    let Some(origin) = head.headers.get("origin") else {
-        return false;
-    };
-    let host = head.headers.get("host").unwrap_or("");
-    // `Origin: null` (sandboxed frames, file: pages) and any unparsable origin never match
-    origin_authority(origin).is_none_or(|authority| !authority.eq_ignore_ascii_case(host.trim()))
-}
-
-/// The `host[:port]` of a serialised origin (RFC 6454 §7: `scheme "://" host [ ":" port ]`),
-/// or `None` when `origin` is not of that form.
-pub fn origin_authority(origin: &str) -> Option<&str> {
-    let (scheme, authority) = origin.trim().split_once("://")?;
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if !scheme_ok || authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-        return None;
-    }
-    Some(authority)
-}
-
-/// Splits a `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`) into the host, lower-cased
-/// and with IPv6 brackets kept, and checks the port is digits. `None` when malformed.
-pub fn host_name(host: &str) -> Option<String> {
-    let host = host.trim();
-    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
-        let (inside, after) = rest.split_once(']')?;
-        inside.parse::<Ipv6Addr>().ok()?;
-        (&host[..inside.len() + 2], after.strip_prefix(':'))
-    } else {
-        match host.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        }
-    };
-    if name.is_empty() || port.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
-        return None;
-    }
-    if !name.starts_with('[')
-        && !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
-        return None;
-    }
-    Some(name.to_ascii_lowercase())
-}
-
-/// Whether `host` names this machine as a loopback server may be named.
-/// DNS rebinding reaches whatever answers on 127.0.0.1: a loopback bind, and a wildcard one
-/// (`0.0.0.0`, `::`) too. A server bound to one other address is reached by that address.
-fn checks_host(policy: &Policy) -> bool {
-    policy
-        .bind
-        .is_some_and(|ip| ip.is_loopback() || ip.is_unspecified())
-}
-
-fn is_local_host(policy: &Policy, host: &str) -> bool {
-    let Some(name) = host_name(host) else {
-        return false;
-    };
-    // a wildcard bind answers on every address of the machine, and an address cannot be
-    // rebound: only a DNS name can be pointed at us by someone else
-    if policy.bind.is_some_and(|ip| ip.is_unspecified()) && is_ip_literal(&name) {
-        return true;
-    }
-    let is_bind = match (
-        policy.bind,
-        name.strip_prefix('[').and_then(|n| n.strip_suffix(']')),
-    ) {
-        (Some(IpAddr::V6(bind)), Some(inside)) => inside.parse::<Ipv6Addr>() == Ok(bind),
-        (Some(IpAddr::V4(bind)), None) => name.parse::<Ipv4Addr>() == Ok(bind),
-        _ => false,
-    };
-    is_bind
-        || matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
-        || policy.allowed_hosts.contains(&name)
-}
-
-/// `192.0.2.7` or `[2001:db8::7]`, as `host_name` leaves them.
-fn is_ip_literal(name: &str) -> bool {
-    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-        Some(inside) => inside.parse::<Ipv6Addr>().is_ok(),
-        None => name.parse::<Ipv4Addr>().is_ok(),
-    }
-}
-
 /// Escapes `"` and `\` for a quoted-string (RFC 9110 §5.6.4).
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
@@ -306,6 +214,8 @@ fn quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
     use super::*;
     use crate::config::Limits;
     use crate::http::parse::{Parsed, parse_head};
@@ -601,18 +511,15 @@ mod tests {
             ..loopback()
         };
         assert!(!exposes_passwords(&on_loopback, false));
-        assert_eq!(
-            describe(&public(), false),
-            "access: reads by anyone, writes by nobody (non-loopback bind without --auth-file), TLS off"
-        );
+        // the line's wording, naming flags, is the binary's (`main.rs`)
+        assert_eq!(writers(&public()), Writers::NobodyAnonymousOffLoopback);
         let read_only = Policy {
             read_only: true,
-            ..accounts
+            ..accounts.clone()
         };
-        assert_eq!(
-            describe(&read_only, true),
-            "access: reads by anyone, writes by nobody (--read-only), TLS on"
-        );
+        assert_eq!(writers(&read_only), Writers::NobodyReadOnly);
+        assert_eq!(writers(&accounts), Writers::AuthenticatedUsers);
+        assert_eq!(writers(&loopback()), Writers::Anyone);
     }
 
     #[test]

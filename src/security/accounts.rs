@@ -1,5 +1,5 @@
-//! Accounts from an htpasswd file, HTTP Basic credentials (RFC 7617), the cache of verified
-//! credentials, the failure throttle, and reloading. What a verified user may do is decided in
+//! Accounts from an htpasswd file (read in `htpasswd.rs`), HTTP Basic credentials (RFC 7617),
+//! the cache of verified credentials, and reloading. What a verified user may do is decided in
 //! `access.rs`; this module only says who the client is.
 //!
 //! Costs: a bcrypt check takes tens of milliseconds and Basic auth resends the password with
@@ -10,143 +10,35 @@
 //! are verified against the slowest hash in the file so that they cost at least as long as
 //! known ones; the hash crates compare in constant time.
 //!
-//! Checks in flight are bounded twice. Globally, at most `verification_slots()` hashes are
-//! computed at once (an argon2id check allocates its `m` KiB, 19 MiB by default); a check that
-//! finds them all busy is answered `Overloaded` at once, without hashing. Per client address,
-//! a check counts toward the failure throttle from the moment it starts (a success gives it
-//! back), so parallel guesses cannot outrun the limit while their hashes are being computed.
+//! Checks in flight are bounded twice (`throttle.rs`). Globally, at most
+//! `verification_slots()` hashes are computed at once; a check that finds them all busy is
+//! answered `Overloaded` at once, without hashing. Per client address, a check counts toward
+//! the failure throttle from the moment it starts (a success gives it back), so parallel
+//! guesses cannot outrun the limit while their hashes are being computed.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
-use argon2::PasswordVerifier;
 use base64::Engine as _;
 use log::{debug, warn};
 use sha2::{Digest, Sha256};
 
 use crate::security::access::Credentials;
+use crate::security::htpasswd::{self, AuthFileError, StoredHash};
+use crate::security::throttle::{Slots, Throttle, verification_slots};
 
-/// Failed attempts one client address may make within `THROTTLE_WINDOW`; then 429.
-pub const MAX_FAILURES: u32 = 10;
-pub const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
 /// Verified `Authorization` values remembered; the cache starts afresh when full.
 const MAX_CACHED: usize = 4096;
-/// Client addresses the throttle tracks; beyond it, stale entries are dropped first.
-const MAX_TRACKED: usize = 16384;
-
-/// A stored password hash, in one of the schemes `htpasswd -B` or an argon2 tool writes.
-#[derive(Clone)]
-enum StoredHash {
-    /// `$2y$`, `$2b$` (and the older `$2a$`): bcrypt.
-    Bcrypt(String),
-    /// `$argon2id$v=19$m=...,t=...,p=...$salt$hash` (PHC string format).
-    Argon2id(String),
-}
-
-impl StoredHash {
-    fn parse(hash: &str) -> Result<StoredHash, &'static str> {
-        if ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) {
-            hash.parse::<bcrypt::HashParts>()
-                .map_err(|_| "malformed bcrypt hash")?;
-            Ok(StoredHash::Bcrypt(hash.to_owned()))
-        } else if hash.starts_with("$argon2id$") {
-            argon2::PasswordHash::new(hash).map_err(|_| "malformed argon2id hash")?;
-            Ok(StoredHash::Argon2id(hash.to_owned()))
-        } else if hash.starts_with("$apr1$") || hash.starts_with("{SHA}") || hash.starts_with("$1$")
-        {
-            Err("MD5/SHA-1 hashes are not accepted; use htpasswd -B (bcrypt)")
-        } else {
-            Err("unknown hash scheme (plain text?); use htpasswd -B (bcrypt) or argon2id")
-        }
-    }
-
-    /// What a check costs: the scheme first (0 bcrypt, 1 argon2id), then what compares within
-    /// it: bcrypt's cost (log2 of its rounds); argon2's memory (KiB) times passes, then memory.
-    /// Across schemes the numbers say nothing; `slowest_hash` times those.
-    fn cost(&self) -> (u8, u64, u64) {
-        match self {
-            StoredHash::Bcrypt(hash) => {
-                let cost = hash
-                    .parse::<bcrypt::HashParts>()
-                    .map_or(0, |p| p.get_cost());
-                (0, u64::from(cost), 0)
-            }
-            StoredHash::Argon2id(hash) => {
-                let params = argon2::PasswordHash::new(hash)
-                    .ok()
-                    .and_then(|h| argon2::Params::try_from(&h).ok());
-                let (m, t) = params.map_or((0, 0), |p| (p.m_cost(), p.t_cost()));
-                (1, u64::from(m) * u64::from(t), u64::from(m))
-            }
-        }
-    }
-
-    /// Whether `password` matches; a malformed hash or an over-long password is no match.
-    fn verify(&self, password: &str) -> bool {
-        match self {
-            StoredHash::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
-            StoredHash::Argon2id(hash) => argon2::Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok(),
-        }
-    }
-}
-
-/// A line of the auth file that cannot be used; the message names the file and line.
-#[derive(Debug)]
-pub struct AuthFileError {
-    path: PathBuf,
-    line: Option<usize>,
-    reason: String,
-}
-
-impl fmt::Display for AuthFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.reason),
-            None => write!(f, "{}: {}", self.path.display(), self.reason),
-        }
-    }
-}
-
-impl std::error::Error for AuthFileError {}
-
-/// Parses htpasswd text: one `user:hash` per line; blank lines and `#` comments are skipped.
-/// Returns the users, or `(line number, reason)` for the first bad line.
-fn parse_htpasswd(text: &str) -> Result<Vec<(String, StoredHash)>, (usize, String)> {
-    let mut users: Vec<(String, StoredHash)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((user, hash)) = line.split_once(':') else {
-            return Err((n, "expected user:hash".into()));
-        };
-        if user.is_empty() {
-            return Err((n, "empty user name".into()));
-        }
-        if users.iter().any(|(u, _)| u == user) {
-            return Err((n, format!("user {user:?} appears twice")));
-        }
-        let hash = StoredHash::parse(hash.trim())
-            .map_err(|reason| (n, format!("user {user:?}: {reason}")))?;
-        users.push((user.to_owned(), hash));
-    }
-    Ok(users)
-}
 
 /// The accounts of one version of the file, and the credentials verified against it.
 struct Table {
     users: HashMap<String, StoredHash>,
     /// Verified instead of a real hash for unknown users, so that they take at least as long:
-    /// the slowest hash in the file (`slowest_hash`).
+    /// the slowest hash in the file (`htpasswd::slowest_hash`).
     dummy: Option<StoredHash>,
     /// Keyed digests of verified `Authorization` values -> user. Read on every authenticated
     /// request, written once per new credential. It lives in the table, not in `Accounts`, so
@@ -154,45 +46,14 @@ struct Table {
     verified: RwLock<HashMap<[u8; 32], Arc<str>>>,
 }
 
-/// One client address's recent attempts.
-#[derive(Debug, Clone, Copy)]
-struct Attempts {
-    /// When the first failure of the current window happened (before any: when the first
-    /// check in flight began).
-    since: Instant,
-    failures: u32,
-    /// Checks begun and not yet finished: they count as failures until they succeed.
-    in_flight: u32,
-}
-
-impl Attempts {
-    /// Failures within the window that `now` falls in.
-    fn failures(&self, now: Instant) -> u32 {
-        if now.duration_since(self.since) < THROTTLE_WINDOW {
-            self.failures
-        } else {
-            0
-        }
-    }
-
-    /// How long the client must wait, if failures and checks in flight use up its limit.
-    fn wait(&self, now: Instant) -> Option<Duration> {
-        (self.failures(now) + self.in_flight >= MAX_FAILURES)
-            .then(|| (self.since + THROTTLE_WINDOW).saturating_duration_since(now))
-    }
-}
-
 /// Accounts loaded from an htpasswd file, reloadable, with their cache and throttle.
 pub struct Accounts {
     path: PathBuf,
     table: RwLock<Arc<Table>>,
     /// Per client address (IPv6 per /64): failures, their window, and checks in flight.
-    attempts: Mutex<HashMap<IpAddr, Attempts>>,
-    /// Whether `attempts` may have an entry: spares the common case (none) its lock.
-    any_attempts: AtomicBool,
-    /// Password hashes being computed now; never more than `max_checks`.
-    checks: AtomicUsize,
-    max_checks: usize,
+    throttle: Throttle,
+    /// Password hashes being computed now.
+    slots: Slots,
     key: [u8; 32],
 }
 
@@ -202,13 +63,6 @@ impl fmt::Debug for Accounts {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
-}
-
-/// How many password checks may run at once: one per CPU, at least 2. Each costs a CPU for
-/// tens to hundreds of milliseconds (and an argon2id one its `m` KiB of memory), so more at
-/// once would only make every one of them slower and the memory unbounded.
-pub fn verification_slots() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 impl Accounts {
@@ -223,10 +77,8 @@ impl Accounts {
         Ok(Accounts {
             path: path.to_owned(),
             table: RwLock::new(Arc::new(read_table(path)?)),
-            attempts: Mutex::new(HashMap::new()),
-            any_attempts: AtomicBool::new(false),
-            checks: AtomicUsize::new(0),
-            max_checks: verification_slots(),
+            throttle: Throttle::default(),
+            slots: Slots::new(verification_slots()),
             key,
         })
     }
@@ -257,8 +109,7 @@ impl Accounts {
         let Some(value) = authorization else {
             return Credentials::Missing;
         };
-        let client = throttle_key(peer);
-        if let Some(wait) = self.throttled(client, now) {
+        if let Some(wait) = self.throttle.wait(peer, now) {
             return Credentials::Throttled(wait);
         }
         self.check(&self.table(), value, peer, now)
@@ -277,7 +128,7 @@ impl Accounts {
         if let Some(user) = cached {
             return Credentials::Valid(user);
         }
-        let attempt = match self.begin_attempt(throttle_key(peer), now) {
+        let attempt = match self.throttle.begin(peer, now) {
             Ok(attempt) => attempt,
             Err(wait) => return Credentials::Throttled(wait),
         };
@@ -286,8 +137,8 @@ impl Accounts {
             attempt.fail();
             return Credentials::Invalid;
         };
-        let Some(slot) = self.verification_slot() else {
-            debug!("{peer}: all {} password check slots busy", self.max_checks);
+        let Some(slot) = self.slots.take() else {
+            debug!("{peer}: all {} password check slots busy", self.slots.max);
             return Credentials::Overloaded;
         };
         let valid = match (table.users.get(&user), &table.dummy) {
@@ -319,170 +170,16 @@ impl Accounts {
         hasher.update(value.as_bytes());
         hasher.finalize().into()
     }
-
-    /// How long `client` must wait, if it has used up its failures.
-    fn throttled(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        if !self.any_attempts.load(Ordering::Relaxed) {
-            return None;
-        }
-        let attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        attempts.get(&client)?.wait(now)
-    }
-
-    /// Counts a check from `client` as in flight, under the same lock that decides whether
-    /// the client is throttled: parallel guesses see each other before any hash is computed.
-    /// `Err` is how long the client must wait.
-    fn begin_attempt(&self, client: IpAddr, now: Instant) -> Result<Attempt<'_>, Duration> {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        if attempts.len() >= MAX_TRACKED && !attempts.contains_key(&client) {
-            attempts.retain(|_, a| a.in_flight > 0 || a.failures(now) > 0);
-            if attempts.len() >= MAX_TRACKED {
-                // a flood from more addresses than we track: forget their failures rather
-                // than grow (checks in flight are bounded by the connection threads)
-                attempts.retain(|_, a| a.in_flight > 0);
-            }
-        }
-        let entry = attempts.entry(client).or_insert(Attempts {
-            since: now,
-            failures: 0,
-            in_flight: 0,
-        });
-        if let Some(wait) = entry.wait(now) {
-            return Err(wait);
-        }
-        entry.in_flight += 1;
-        self.any_attempts.store(true, Ordering::Relaxed);
-        Ok(Attempt {
-            accounts: self,
-            client,
-            now,
-            failed: false,
-        })
-    }
-
-    /// Ends a check begun by `begin_attempt`: a failure stays counted, a success (or a check
-    /// that never ran) is given back.
-    fn end_attempt(&self, client: IpAddr, now: Instant, failed: bool) {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        // entries with checks in flight are never dropped, so it is there
-        let Some(entry) = attempts.get_mut(&client) else {
-            return;
-        };
-        entry.in_flight = entry.in_flight.saturating_sub(1);
-        if failed {
-            if entry.failures(now) == 0 {
-                entry.since = now;
-                entry.failures = 0;
-            }
-            entry.failures += 1;
-        }
-        if entry.in_flight == 0 && entry.failures(now) == 0 {
-            attempts.remove(&client);
-        }
-        if attempts.is_empty() {
-            self.any_attempts.store(false, Ordering::Relaxed);
-        }
-    }
-
-    /// One of the `max_checks` slots for computing a hash, or `None` when all are taken.
-    fn verification_slot(&self) -> Option<Slot<'_>> {
-        self.checks
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_checks).then_some(n + 1)
-            })
-            .ok()?;
-        Some(Slot(&self.checks))
-    }
-}
-
-/// A check counted in flight by `begin_attempt`. Dropping it gives the attempt back unless
-/// `fail` was called; being a guard, a panic inside a hash crate cannot leak the count (which
-/// would lock the address out for good).
-struct Attempt<'a> {
-    accounts: &'a Accounts,
-    client: IpAddr,
-    now: Instant,
-    failed: bool,
-}
-
-impl Attempt<'_> {
-    /// The check failed: it stays counted toward the throttle.
-    fn fail(mut self) {
-        self.failed = true;
-    }
-}
-
-impl Drop for Attempt<'_> {
-    fn drop(&mut self) {
-        self.accounts
-            .end_attempt(self.client, self.now, self.failed);
-    }
-}
-
-/// A slot taken from `Accounts::checks`, given back on drop.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 fn read_table(path: &Path) -> Result<Table, AuthFileError> {
-    let error = |line, reason| AuthFileError {
-        path: path.to_owned(),
-        line,
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| error(None, e.to_string()))?;
-    let users = parse_htpasswd(&text).map_err(|(line, reason)| error(Some(line), reason))?;
-    let dummy = slowest_hash(users.iter().map(|(_, hash)| hash));
+    let users = htpasswd::read(path)?;
+    let dummy = htpasswd::slowest_hash(users.iter().map(|(_, hash)| hash));
     Ok(Table {
         users: users.into_iter().collect(),
         dummy,
         verified: RwLock::new(HashMap::new()),
     })
-}
-
-/// The hash that takes longest to check, for unknown users: within a scheme the one with the
-/// highest parameters (`StoredHash::cost`); across schemes (bcrypt against argon2id) the
-/// slower of one timed check of each, since their parameters do not compare.
-fn slowest_hash<'a>(hashes: impl Iterator<Item = &'a StoredHash>) -> Option<StoredHash> {
-    let mut costliest: Vec<&StoredHash> = Vec::new();
-    for hash in hashes {
-        let cost = hash.cost();
-        match costliest.iter_mut().find(|h| h.cost().0 == cost.0) {
-            Some(best) if best.cost() < cost => *best = hash,
-            Some(_) => {}
-            None => costliest.push(hash),
-        }
-    }
-    if costliest.len() <= 1 {
-        return costliest.first().map(|&h| h.clone());
-    }
-    costliest
-        .into_iter()
-        .max_by_key(|hash| {
-            let start = Instant::now();
-            hash.verify("");
-            start.elapsed()
-        })
-        .cloned()
-}
-
-/// IPv4 addresses count one by one; IPv6 clients usually own a whole /64.
-fn throttle_key(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
-            }
-        },
-    }
 }
 
 /// The user and password of a Basic `Authorization` value (RFC 7617 §2:
@@ -509,7 +206,10 @@ pub fn parse_basic(value: &str) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::security::throttle::{MAX_FAILURES, THROTTLE_WINDOW};
 
     fn basic(credentials: &str) -> String {
         format!(
@@ -553,32 +253,6 @@ mod tests {
             ),
         ] {
             assert_eq!(parse_basic(&bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn htpasswd_lines() {
-        let bcrypt = bcrypt::hash("pw", 4).unwrap();
-        let ok = format!("# comment\n\nalice:{bcrypt}\r\nbob:{bcrypt}\n");
-        assert_eq!(parse_htpasswd(&ok).unwrap().len(), 2);
-        let cases = [
-            ("alice:plain", 1, "unknown hash scheme"),
-            ("alice:$apr1$abc$def", 1, "MD5"),
-            ("alice:{SHA}abc=", 1, "MD5"),
-            (&*format!("a:{bcrypt}\nnocolon"), 2, "user:hash"),
-            (&*format!("a:{bcrypt}\na:{bcrypt}"), 2, "twice"),
-            (&*format!(":{bcrypt}"), 1, "empty user"),
-            ("a:$2y$05$short", 1, "malformed bcrypt"),
-            ("a:$argon2id$nonsense", 1, "malformed argon2id"),
-        ];
-        for (text, line, reason) in cases {
-            match parse_htpasswd(text) {
-                Err((n, why)) => {
-                    assert_eq!(n, line, "{text:?}");
-                    assert!(why.contains(reason), "{text:?}: {why}");
-                }
-                Ok(_) => panic!("{text:?} accepted"),
-            }
         }
     }
 
@@ -687,7 +361,7 @@ mod tests {
     fn issue_8_parallel_guesses_count_toward_the_throttle_while_in_flight() {
         let hash = bcrypt::hash("pw", 6).unwrap();
         let (_file, mut accounts) = accounts(&format!("alice:{hash}\n"));
-        accounts.max_checks = 64; // only the throttle limits these
+        accounts.slots = Slots::new(64); // only the throttle limits these
         let me: IpAddr = "192.0.2.1".parse().unwrap();
         let now = Instant::now();
         let guesses = 40;
@@ -735,28 +409,19 @@ mod tests {
     fn issue_8_checks_beyond_the_slots_are_refused_without_hashing() {
         let hash = bcrypt::hash("pw", 4).unwrap();
         let (_file, mut accounts) = accounts(&format!("alice:{hash}\n"));
-        accounts.max_checks = 2;
+        accounts.slots = Slots::new(2);
         let me: IpAddr = "192.0.2.1".parse().unwrap();
         let now = Instant::now();
-        let busy = [accounts.verification_slot(), accounts.verification_slot()];
+        let busy = [accounts.slots.take(), accounts.slots.take()];
         assert!(busy.iter().all(Option::is_some));
         for credentials in ["alice:pw", "nobody:pw"] {
             let outcome = accounts.authenticate(Some(&basic(credentials)), me, now);
             assert_eq!(outcome, Credentials::Overloaded);
         }
         // refused checks count as neither failures nor attempts in flight
-        assert!(accounts.attempts.lock().unwrap().is_empty());
+        assert!(accounts.throttle.attempts.lock().unwrap().is_empty());
         drop(busy);
         let outcome = accounts.authenticate(Some(&basic("alice:pw")), me, now);
         assert_eq!(outcome, Credentials::Valid("alice".into()));
-    }
-
-    #[test]
-    fn ipv6_clients_are_throttled_per_64() {
-        let a: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert_eq!(throttle_key(a), throttle_key(b));
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(throttle_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 }
