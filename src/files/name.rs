@@ -8,23 +8,20 @@ use super::error::FileError;
 use super::write::TEMP_PREFIX;
 
 /// Percent-decodes `s` (RFC 3986 §2.1); `None` for a `%` not followed by two hex digits.
+/// `percent-encoding` decodes, but passes a malformed escape through as it stands: a name
+/// with one is refused here first, so that `%zz` and `%` cannot mean themselves.
 pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hi = (hex[0] as char).to_digit(16)?;
-            let lo = (hex[1] as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    let well_formed = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'%')
+        .all(|(i, _)| {
+            bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        });
+    well_formed.then(|| percent_encoding::percent_decode(bytes).collect())
 }
 
 /// A name under the root, checked to be made of normal segments only.
@@ -157,5 +154,26 @@ mod tests {
         }
         ok(".upload", ".upload", false);
         ok("x.upload-1", "x.upload-1", false);
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        let cases: &[(&str, Option<&[u8]>)] = &[
+            ("", Some(b"")),
+            ("abc", Some(b"abc")),
+            ("a%20b", Some(b"a b")),
+            ("%41%42", Some(b"AB")),
+            ("%e9%C3", Some(b"\xe9\xc3")),
+            ("%25zz", Some(b"%zz")),
+            ("100%", None),
+            ("%4", None),
+            ("%4g", None),
+            ("%%41", None),
+            ("%41%", None),
+            ("a%zzb", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(percent_decode(input).as_deref(), *want, "{input:?}");
+        }
     }
 }

@@ -5,14 +5,14 @@
 //! Where a write may land (the containment checks) is `root.rs`'s; this file only writes
 //! there.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
 use super::error::FileError;
 use super::name::FileName;
@@ -51,7 +51,7 @@ impl FileRoot {
         let dir = target.parent().expect("upload targets have a parent");
         let temp = TempFile::create(dir)?;
         let mut hasher = Sha256::new();
-        let mut file = &temp.file;
+        let mut file = temp.file.as_file();
         let mut to_file = |piece: &[u8]| {
             hasher.update(piece);
             file.write_all(piece)
@@ -62,7 +62,7 @@ impl FileRoot {
         if expected_sha256.is_some_and(|want| want != sha256) {
             return Err(FileError::DigestMismatch);
         }
-        temp.file.sync_all()?;
+        temp.file.as_file().sync_all()?;
         let replaced;
         {
             // one check-and-rename at a time, so that two uploads with the same If-Match
@@ -125,61 +125,49 @@ pub fn remove_unfinished_uploads() {
     }
 }
 
-static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// An upload in progress; removed on drop unless persisted.
+/// An upload in progress: `tempfile` makes it (a fresh random name, created exclusively) and
+/// removes it on drop unless persisted; `IN_FLIGHT` lists it for as long as it exists.
 struct TempFile {
-    path: PathBuf,
-    file: File,
-    persisted: bool,
+    // fields drop in order: the file is removed before its path leaves the list
+    file: NamedTempFile,
+    _listed: Listed,
 }
+
+/// A path in `IN_FLIGHT`, taken off the list on drop.
+struct Listed(PathBuf);
 
 impl TempFile {
     fn create(dir: &Path) -> io::Result<TempFile> {
-        // created and recorded under one lock, so that a shutdown's clean-up misses none
+        // created and listed under one lock, so that a shutdown's clean-up misses none
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         let Some(in_flight) = in_flight.as_mut() else {
             return Err(io::Error::other("the server is shutting down"));
         };
-        loop {
-            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&path)
-            {
-                Ok(file) => {
-                    in_flight.push(path.clone());
-                    return Ok(TempFile {
-                        path,
-                        file,
-                        persisted: false,
-                    });
-                }
-                // left by an earlier process with our pid; pick the next number
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let file = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(".tmp")
+            // what the stored file will be: readable by all, as the umask allows
+            .permissions(Permissions::from_mode(0o644))
+            .tempfile_in(dir)?;
+        in_flight.push(file.path().to_owned());
+        Ok(TempFile {
+            _listed: Listed(file.path().to_owned()),
+            file,
+        })
     }
 
-    fn persist(mut self, target: &Path) -> io::Result<()> {
-        fs::rename(&self.path, target)?;
-        self.persisted = true;
-        Ok(())
+    /// Renames the temporary over `target`; on failure `tempfile` removes it.
+    fn persist(self, target: &Path) -> io::Result<()> {
+        let TempFile { file, _listed } = self;
+        file.persist(target).map(drop).map_err(|e| e.error)
     }
 }
 
-impl Drop for TempFile {
+impl Drop for Listed {
     fn drop(&mut self) {
-        if !self.persisted {
-            let _ = fs::remove_file(&self.path);
-        }
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(in_flight) = in_flight.as_mut()
-            && let Some(i) = in_flight.iter().position(|p| *p == self.path)
+            && let Some(i) = in_flight.iter().position(|p| *p == self.0)
         {
             in_flight.swap_remove(i);
         }
@@ -237,8 +225,7 @@ mod tests {
             .unwrap();
         assert!(replaced.replaced);
         assert_eq!(fs::read(&target).unwrap(), b"fourth");
-        let mode =
-            std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&target).unwrap().permissions());
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
         assert_eq!(mode & 0o600, 0o600, "{mode:o}");
     }
 }
