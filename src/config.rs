@@ -105,4 +105,19 @@ pub struct Policy {
     pub allowed_hosts: Vec<String>,
     /// The realm named in the Basic challenge.
     pub realm: String,
+    /// What a refused client (or its operator) can do about it, in the binary's words.
+    pub hints: Hints,
+}
+
+/// Advice added to the one-line reason of a refusal or a 404, written by the binary because it
+/// is the only code that names command-line flags. Empty: the reason stands alone.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// For the 421 to a `Host` that is not one of this machine's names (DNS rebinding): how
+    /// to accept one more name.
+    pub unknown_host: String,
+    /// For the 403 to an anonymous write on a non-loopback bind: how to add accounts.
+    pub anonymous_write: String,
+    /// For the 404 to `/files/` when no directory is served: how to serve one.
+    pub no_directory: String,
 }

@@ -127,6 +127,11 @@ fn run(logger: &BufferedLogger) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?,
         realm: config::REALM.into(),
+        hints: config::Hints {
+            unknown_host: "see --allowed-host".into(),
+            anonymous_write: "see --auth-file".into(),
+            no_directory: "see --directory".into(),
+        },
     };
     let policy_line = describe_access(&policy, tls.is_some());
     let clear_text_passwords = access::exposes_passwords(&policy, tls.is_some());

@@ -111,6 +111,8 @@ impl Response {
         self
     }
 
+    /// The first value of the field `name`: for tests, which read responses back.
+    #[cfg(test)]
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

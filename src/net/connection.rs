@@ -28,7 +28,7 @@ use crate::net::tls::TlsFiles;
 use crate::security::access::Policy;
 use crate::security::auth::Accounts;
 use crate::serve::compress::{Gzip, accepts_gzip};
-use crate::serve::router::{self, Guard};
+use crate::serve::router::{self, AccessInputs};
 
 /// What every connection shares: limits, the file root, and the shutdown switch.
 #[derive(Debug)]
@@ -644,7 +644,7 @@ impl Connection<'_> {
             framed,
             failed: false,
         };
-        let guard = Guard {
+        let guard = AccessInputs {
             policy: &self.ctx.policy,
             accounts: self.ctx.accounts.as_deref(),
             peer: self.peer_ip,

@@ -22,13 +22,11 @@
 //!    anonymous on a loopback bind, and refused with 403 elsewhere unless
 //!    `--allow-anonymous-writes`.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::Policy;
 use crate::http::request::RequestHead;
-use crate::http::response::{Response, StatusCode};
 use crate::security::origin;
 // the binary (`--allowed-host`) and the fuzz targets read `Host` and `Origin` through here
 pub use crate::security::origin::{host_name, origin_authority};
@@ -75,53 +73,6 @@ pub enum Refusal {
     /// 503 + `Retry-After: 1`: every password check slot is busy. 503 rather than 429: the
     /// server is short of capacity, whoever the client is (RFC 9110 §15.6.4).
     Overloaded,
-}
-
-impl Refusal {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Refusal::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
-            Refusal::ReadOnly => StatusCode::METHOD_NOT_ALLOWED,
-            Refusal::CrossSite | Refusal::AnonymousWrite => StatusCode::FORBIDDEN,
-            Refusal::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    fn reason(&self) -> &'static str {
-        match self {
-            Refusal::MisdirectedHost => {
-                "this server answers only to localhost and its addresses; see --allowed-host"
-            }
-            Refusal::ReadOnly => "the server is read-only",
-            Refusal::CrossSite => "cross-site write refused",
-            Refusal::AnonymousWrite => {
-                "anonymous writes are off on a non-loopback address; see --auth-file"
-            }
-            Refusal::Unauthenticated { .. } => "authentication required",
-            Refusal::Throttled(_) => "too many failed logins from this address",
-            Refusal::Overloaded => "too many logins being checked; try again shortly",
-        }
-    }
-
-    /// The response: status, a one-line reason, and the header the status calls for.
-    pub fn response(&self) -> Response {
-        let response = Response::error(self.status(), self.reason());
-        match self {
-            Refusal::ReadOnly => response.header("Allow", "GET, HEAD"),
-            // RFC 7617 §2.1: the charset parameter says user names and passwords are UTF-8
-            Refusal::Unauthenticated { realm } => response.header(
-                "WWW-Authenticate",
-                format!("Basic realm=\"{}\", charset=\"UTF-8\"", quote(realm)),
-            ),
-            Refusal::Throttled(wait) => {
-                response.header("Retry-After", Cow::Owned(wait.as_secs().max(1).to_string()))
-            }
-            Refusal::Overloaded => response.header("Retry-After", "1"),
-            _ => response,
-        }
-    }
 }
 
 /// Decides whether the request may go ahead. `credentials` is what `Accounts::authenticate`
@@ -207,11 +158,6 @@ fn unauthenticated(policy: &Policy) -> Refusal {
     }
 }
 
-/// Escapes `"` and `\` for a quoted-string (RFC 9110 §5.6.4).
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -251,7 +197,7 @@ mod tests {
     fn status(policy: &Policy, method: &str, fields: &[&str], credentials: Credentials) -> u16 {
         match decide(policy, &head(method, fields), &credentials) {
             Ok(_) => 200,
-            Err(refusal) => refusal.status().code(),
+            Err(refusal) => crate::serve::errors::refusal_status(&refusal).code(),
         }
     }
 
@@ -474,27 +420,6 @@ mod tests {
                 "{what}"
             );
         }
-    }
-
-    #[test]
-    fn refusal_headers() {
-        let r = Refusal::Unauthenticated {
-            realm: "a \"b\"".into(),
-        }
-        .response();
-        assert_eq!(
-            r.header_value("www-authenticate"),
-            Some("Basic realm=\"a \\\"b\\\"\", charset=\"UTF-8\"")
-        );
-        let r = Refusal::Throttled(Duration::from_millis(1500)).response();
-        assert_eq!(r.header_value("retry-after"), Some("1"));
-        let r = Refusal::Overloaded.response();
-        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.header_value("retry-after"), Some("1"));
-        assert_eq!(
-            Refusal::ReadOnly.response().header_value("allow"),
-            Some("GET, HEAD")
-        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! First `access` decides whether the request may go ahead at all; then one `match` on (path,
-//! method): known paths with the wrong method get 405 and `Allow`, methods this server does
-//! not implement get 501, everything else 404.
+//! First `access` decides whether the request may go ahead at all (a refusal is answered by
+//! `errors`); then one `match` on (path, method): known paths with the wrong method get 405
+//! and `Allow`, methods this server does not implement get 501, everything else 404.
 
 use std::io::Read;
 use std::net::IpAddr;
@@ -11,13 +11,14 @@ use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
 use crate::security::access::{self, Credentials, Policy};
 use crate::security::auth::Accounts;
-use crate::serve::handlers;
+use crate::serve::{errors, get, is_retrieval, put, routes};
 
-const READ_ONLY: &str = "GET, HEAD";
+const RETRIEVALS: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
 
-/// What the access check needs besides the request: the rules, the accounts, the client.
-pub struct Guard<'a> {
+/// The inputs of the access decision besides the request itself: the rules, the accounts,
+/// the client's address.
+pub struct AccessInputs<'a> {
     pub policy: &'a Policy,
     pub accounts: Option<&'a Accounts>,
     pub peer: IpAddr,
@@ -29,44 +30,41 @@ pub fn route(
     head: &RequestHead,
     body: &mut dyn Read,
     files: Option<&FileRoot>,
-    guard: &Guard,
+    inputs: &AccessInputs,
 ) -> Response {
-    let credentials = match guard.accounts {
+    let credentials = match inputs.accounts {
         Some(accounts) => accounts.authenticate(
             head.headers.get("authorization"),
-            guard.peer,
+            inputs.peer,
             Instant::now(),
         ),
         None => Credentials::Missing,
     };
-    let grant = match access::decide(guard.policy, head, &credentials) {
+    let grant = match access::decide(inputs.policy, head, &credentials) {
         Ok(grant) => grant,
-        Err(refusal) => return refusal.response(),
+        Err(refusal) => return errors::refusal(&refusal, &inputs.policy.hints),
     };
     if let Method::Other(_) = head.method {
         return Response::error(StatusCode::NOT_IMPLEMENTED, "method not implemented");
     }
     let path = head.path();
-    let read_only = matches!(head.method, Method::Get | Method::Head);
+    // the small routes only answer retrievals; OPTIONS, safe as it is, gets 405 there
+    let retrieval = is_retrieval(&head.method);
     match (path, &head.method) {
-        ("/", _) if read_only => handlers::index(),
-        ("/user-agent", _) if read_only => handlers::user_agent(head),
-        ("/" | "/user-agent", _) => method_not_allowed(READ_ONLY),
+        ("/", _) if retrieval => routes::index(),
+        ("/user-agent", _) if retrieval => routes::user_agent(head),
+        ("/" | "/user-agent", _) => method_not_allowed(RETRIEVALS),
         _ => match (path.strip_prefix("/echo/"), path.strip_prefix("/files/")) {
-            (Some(text), _) if read_only => handlers::echo(text),
-            (Some(_), _) => method_not_allowed(READ_ONLY),
+            (Some(text), _) if retrieval => routes::echo(text),
+            (Some(_), _) => method_not_allowed(RETRIEVALS),
             (_, Some(name)) => match (files, &head.method) {
-                (None, _) => {
-                    Response::error(StatusCode::NOT_FOUND, "no --directory is being served")
-                }
-                (Some(root), Method::Get | Method::Head) => {
+                (None, _) => errors::no_directory(&inputs.policy.hints),
+                (Some(root), _) if retrieval => {
                     // the listing page offers uploads and deletes only to a client that may make them
-                    handlers::get_file(root, name, head, grant.may_write)
+                    get::get_file(root, name, head, grant.may_write)
                 }
-                (Some(root), Method::Post | Method::Put) => {
-                    handlers::put_file(root, name, head, body)
-                }
-                (Some(root), Method::Delete) => handlers::delete_file(root, name, head),
+                (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
+                (Some(root), Method::Delete) => put::delete_file(root, name, head),
                 (Some(_), _) => method_not_allowed(FILES),
             },
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),
@@ -90,7 +88,7 @@ mod tests {
         let Ok(Parsed::Complete((head, _))) = parse_head(raw.as_bytes(), &Limits::default()) else {
             panic!("{raw:?} did not parse");
         };
-        let guard = Guard {
+        let inputs = AccessInputs {
             policy: &Policy {
                 bind: Some(IpAddr::from([127, 0, 0, 1])),
                 ..Policy::default()
@@ -98,7 +96,7 @@ mod tests {
             accounts: None,
             peer: IpAddr::from([127, 0, 0, 1]),
         };
-        let response = route(&head, &mut std::io::empty(), None, &guard);
+        let response = route(&head, &mut std::io::empty(), None, &inputs);
         (
             response.status.code(),
             response.header_value("allow").map(str::to_owned),
@@ -118,9 +116,9 @@ mod tests {
             ("GET", "/user-agent/x", 404, None),
             ("GET", "/nope", 404, None),
             ("GET", "/files/a", 404, None),
-            ("POST", "/", 405, Some(READ_ONLY)),
-            ("DELETE", "/echo/abc", 405, Some(READ_ONLY)),
-            ("PUT", "/user-agent", 405, Some(READ_ONLY)),
+            ("POST", "/", 405, Some(RETRIEVALS)),
+            ("DELETE", "/echo/abc", 405, Some(RETRIEVALS)),
+            ("PUT", "/user-agent", 405, Some(RETRIEVALS)),
             ("BREW", "/", 501, None),
             ("BREW", "/nope", 501, None),
             ("POST", "/nope", 404, None),
