@@ -5,4 +5,5 @@ pub mod compress;
 pub mod handlers;
 pub mod listing;
 pub mod mime;
+pub mod resumable;
 pub mod router;
