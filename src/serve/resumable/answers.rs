@@ -1,6 +1,6 @@
 //! What the protocol itself answers, as small functions: its problem types (RFC 9457
-//! `application/problem+json`, draft §9) and the heads of its `104 (Upload Resumption
-//! Supported)` interim responses (§8). Deciding when to send which is the router's; writing a
+//! `application/problem+json`, draft §7) and the heads of its `104 (Upload Resumption
+//! Supported)` interim responses (§5). Deciding when to send which is the router's; writing a
 //! 104 to the socket is the connection loop's (see the doc's route sketch).
 
 use serde_json::json;
@@ -10,20 +10,21 @@ use crate::serve::resumable::fields::{InteropVersion, UploadLimit, serialize_boo
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// §9.1, 409: the `Upload-Offset` of an append is not the resource's offset.
+/// §7.1, 409: the `Upload-Offset` of an append is not the resource's offset.
 pub const MISMATCHING_OFFSET: &str =
     "https://iana.org/assignments/http-problem-types#mismatching-upload-offset";
-/// §9.2, 400: the request's length indicators disagree with each other or with the recorded
-/// length (also what the July 2026 text asks for an append with content to a completed upload).
+/// §7.2, 400: the request's length indicators disagree with each other or with the recorded
+/// length (drafts -10 and -11 also use it for an append with content to a completed upload).
 pub const INCONSISTENT_LENGTH: &str =
     "https://iana.org/assignments/http-problem-types#inconsistent-upload-length";
-/// 400: an append to an upload that is already complete. Defined by drafts -04 to -11
-/// (interop 6 to 8); the editor's copy of May 2026 dropped it without a version bump.
+/// An append to an upload that is already complete: drafts -04 to -09 answer 400 with it,
+/// -10 and -11 keep it for an empty append (with 410 Gone); the editor's copy of May 2026
+/// dropped it, without a version bump, for "the server can choose to replay the final response".
 pub const COMPLETED_UPLOAD: &str =
     "https://iana.org/assignments/http-problem-types#completed-upload";
 
 /// A problem response that belongs to the resumable-upload protocol, not to the target
-/// resource: hence `Upload-Complete: ?0` (§6.2 "MUST reject the request with a 409 (Conflict)
+/// resource: hence `Upload-Complete: ?0` (§4.4.2 "MUST reject the request with a 409 (Conflict)
 /// status code and the `Upload-Complete` header field set to false").
 fn problem(status: StatusCode, body: serde_json::Value) -> Response {
     Response::new(status)
@@ -33,7 +34,7 @@ fn problem(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 /// 409 for an append at `provided` when the resource is at `expected`, with the correct
-/// offset in `Upload-Offset` (§6.2: "The response MUST include the correct offset").
+/// offset in `Upload-Offset` (§4.4.2: "The response MUST include the correct offset").
 pub fn mismatching_offset(expected: u64, provided: u64) -> Response {
     problem(
         StatusCode::CONFLICT,
@@ -69,7 +70,7 @@ pub fn completed_upload() -> Response {
     )
 }
 
-/// The head of the 104 that announces a new upload resource (§6.1 "Server Behavior": it MUST
+/// The head of the 104 that announces a new upload resource (§4.2.2: it MUST
 /// carry `Location` and `Upload-Limit`; the appendix: and `Upload-Draft-Interop-Version`).
 /// `location` is built by the caller from a checked upload id, so it holds no CR or LF.
 pub fn resumption_supported(
@@ -90,7 +91,7 @@ pub fn resumption_supported(
 }
 
 /// The head of a progress 104 while content is being received: `Upload-Offset` only, never
-/// `Location` (§6.2).
+/// `Location` (§4.4.2).
 pub fn progress(offset: u64, version: InteropVersion) -> Vec<u8> {
     format!(
         "HTTP/1.1 104 Upload Resumption Supported\r\n\

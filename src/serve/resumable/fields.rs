@@ -193,8 +193,8 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// The bare item of an Item field; its parameters are ignored (RFC 9651 §3.1.2: unknown
-/// parameters are ignored, and the draft defines none).
+/// The bare item of an Item field; its parameters are ignored (the draft defines none, and
+/// ignoring unknown ones keeps the field extensible, RFC 9651 §2.3).
 fn parse_bare_item(value: &str, field: &'static str) -> Result<BareItem, FieldError> {
     Parser::new(value)
         .parse::<Item>()

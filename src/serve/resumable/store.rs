@@ -349,6 +349,18 @@ impl Appender {
         Ok(())
     }
 
+    /// Takes back everything after `offset` (an append whose own `Content-Digest` failed is
+    /// refused without appending), durably. Only bytes of the current append may go: offsets
+    /// already announced must not decrease (§4.1.1).
+    pub fn roll_back(&mut self, offset: u64) -> io::Result<()> {
+        debug_assert!(offset <= self.offset);
+        self.file.set_len(offset)?;
+        self.file.sync_data()?;
+        self.offset = offset;
+        self.synced = offset;
+        Ok(())
+    }
+
     /// Makes what has been written durable, and returns the offset that now is.
     pub fn sync(&mut self) -> io::Result<u64> {
         if self.synced != self.offset {
@@ -512,6 +524,15 @@ mod tests {
         assert_eq!(appender.offset(), 8);
         appender.write(b"ij").expect("write");
         assert_eq!(appender.sync().expect("sync"), 10);
+        assert_eq!(
+            fs::read(store.data_path(&state.id)).expect("read"),
+            b"abcdefghij"
+        );
+        let mut appender = store.appender(&state.id, 1 << 20).expect("appender");
+        appender.write(b"unverified").expect("write");
+        appender.roll_back(10).expect("roll back");
+        assert_eq!(appender.offset(), 10);
+        assert_eq!(store.offset(&state.id).expect("offset"), 10);
         assert_eq!(
             fs::read(store.data_path(&state.id)).expect("read"),
             b"abcdefghij"
