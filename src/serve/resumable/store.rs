@@ -143,7 +143,10 @@ impl Store {
             .mode(0o644)
             .open(self.data_path(&state.id))?;
         data.sync_all()?;
-        self.save(state)
+        self.save(state).inspect_err(|_| {
+            // no state, so nothing could ever use the data; sweep would get it much later
+            let _ = fs::remove_file(self.data_path(&state.id));
+        })
     }
 
     /// Replaces the state of `state.id` atomically: a crash leaves the old state or the new,
@@ -445,6 +448,11 @@ mod tests {
         store.create(&mismatch).expect("create");
         mismatch.phase = Phase::Completed { length: 999 };
         assert!(matches!(store.save(&mismatch), Err(StateError::Invalid(_))));
+        // a state that cannot be written leaves no data file behind
+        let mut huge = sample("a.txt");
+        huge.digests.repr_digest = Some("x".repeat(MAX_STATE_BYTES));
+        assert!(matches!(store.create(&huge), Err(StateError::Invalid(_))));
+        assert!(!store.data_path(&huge.id).exists());
     }
 
     #[test]
