@@ -18,4 +18,4 @@ mod write;
 pub use error::FileError;
 pub use name::{FileName, percent_decode, resolve_name};
 pub use root::{DirEntry, FileRoot};
-pub use write::remove_unfinished_uploads;
+pub use write::{TEMP_PREFIX, remove_unfinished_uploads};

@@ -9,6 +9,7 @@
 //!   ranges, RFC 9530 digests.
 //! - `listing/`: directory listings as text, JSON or an HTML page.
 //! - `compress`, `mime`: content coding, media types.
+//! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.
 
 pub mod compress;
@@ -20,6 +21,7 @@ pub mod listing;
 pub mod mime;
 mod put;
 mod range;
+pub mod resumable;
 pub mod router;
 mod routes;
 
