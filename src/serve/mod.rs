@@ -1,6 +1,7 @@
 //! Requests to responses: the router (the one `match`), the handlers of each route, the
 //! listing page, compression and media types.
 
+pub mod archive;
 pub mod compress;
 pub mod handlers;
 pub mod listing;
