@@ -12,6 +12,7 @@
 //! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.
 
+pub mod archive;
 pub mod compress;
 mod conditional;
 mod digest;
