@@ -2,6 +2,8 @@
 //! root, opening regular files for reading, listing, deleting, and storing uploads whole or not
 //! at all. HTTP semantics (ranges, validators) live in `handlers.rs`.
 
+pub mod at;
+
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
