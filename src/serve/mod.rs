@@ -6,3 +6,4 @@ pub mod handlers;
 pub mod listing;
 pub mod mime;
 pub mod router;
+pub mod webdav;

@@ -1,11 +1,11 @@
 //! From a relative name to a descriptor, without leaving the root. The kernel does it where it
 //! can: `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` refuses any escape during the
 //! open itself. It also refuses what may well stay inside (an absolute symlink to a file under
-//! the root), and older kernels lack it; both take the walk (`resolve`): one component at a time from the
-//! root's descriptor, each opened with `O_NOFOLLOW` relative to the one before, symlinks read
-//! (`readlinkat` on the link's own descriptor) and spliced into the components still to go,
-//! `..` popping our own stack of opened directories, so it can never climb above the root.
-//! Either way nothing is resolved from a path string twice.
+//! the root), and older kernels lack it; both take the walk (`resolve`): one component at a
+//! time from the root's descriptor, each opened with `O_NOFOLLOW` relative to the one before,
+//! symlinks read (`readlinkat` on the link's own descriptor) and spliced into the components
+//! still to go, `..` popping our own stack of opened directories, so it can never climb above
+//! the root. Either way nothing is resolved from a path string twice.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
