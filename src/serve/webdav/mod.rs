@@ -15,3 +15,5 @@
 
 pub mod if_header;
 pub mod lock;
+pub mod multistatus;
+pub mod xml;
