@@ -37,3 +37,9 @@ pub use http::framing::BodyError;
 pub use http::parse::{HeadScanner, ParseError, Parsed, parse_head};
 pub use http::request::{RequestHead, Version};
 pub use serve::listing::{Format, encode_segment, negotiate, parse_query};
+pub use serve::webdav::if_header::{
+    Condition, EntityTag, IfHeader, IfList, IfState, Test, parse_coded_url, parse_if,
+};
+pub use serve::webdav::xml::{
+    Fragment, PropFind, PropPatch, XmlLimits, parse_lockinfo, parse_propfind, parse_proppatch,
+};

@@ -5,11 +5,14 @@
 //!   it, symlinks included), opening regular files, listing directories.
 //! - `write`: uploads stored whole or not at all (temp file, fsync, rename), deletes, the
 //!   commit lock that serialises them and the in-flight list a shutdown cleans up.
+//! - `at`: descriptor-relative operations under one root descriptor (openat2 containment,
+//!   temp files, renames, trees, xattrs), which the rest of `files/` is moving onto.
 //! - `error`: `FileError`, why an operation was refused.
 //!
 //! No status codes live here: `serve::errors` is the one place where a `FileError` becomes a
 //! response. HTTP semantics (ranges, validators, digests) belong to `serve` too.
 
+pub mod at;
 mod error;
 mod name;
 mod root;

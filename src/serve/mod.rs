@@ -10,6 +10,8 @@
 //! - `listing/`: directory listings as text, JSON or an HTML page.
 //! - `compress`, `mime`: content coding, media types.
 //! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
+//! - `webdav/`: WebDAV's If header, lock table, XML bodies and 207 writer (not yet routed).
+//! - `archive/`: streamed tar and zip writers for folder downloads (not yet routed).
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.
 
 pub mod archive;
@@ -25,6 +27,7 @@ mod range;
 pub mod resumable;
 pub mod router;
 mod routes;
+pub mod webdav;
 
 use crate::http::request::Method;
 
