@@ -97,7 +97,9 @@ impl FileRoot {
     pub fn open(&self, name: &FileName) -> Result<(File, fs::Metadata), FileError> {
         let file = match self.containment {
             Containment::Kernel => match self.open_beneath(name) {
-                Err(Errno::XDEV) => self.open_read_back(name)?,
+                // EAGAIN: a path with `..` while any rename ran on the system (openat2(2));
+                // the read-back check does not depend on that
+                Err(Errno::XDEV | Errno::AGAIN) => self.open_read_back(name)?,
                 opened => File::from(opened.map_err(io::Error::from)?),
             },
             Containment::ReadBack => self.open_read_back(name)?,
