@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use super::at::{FsError, Root, RootCell};
 use super::error::FileError;
 use super::name::FileName;
 
@@ -22,6 +23,10 @@ pub struct FileRoot {
     /// The root, opened once: files are opened relative to it.
     dir: Arc<OwnedFd>,
     containment: Containment,
+    /// The root for descriptor-relative operations (`files::at`), re-opened when the held
+    /// directory was removed or replaced.
+    #[allow(dead_code)] // TODO(#15): every operation moves onto it
+    cell: Arc<RootCell>,
 }
 
 /// How `open` keeps a name inside the root.
@@ -70,11 +75,20 @@ impl FileRoot {
             // ENOSYS before Linux 5.6; some sandboxes' seccomp filters answer EPERM
             Err(_) => Containment::ReadBack,
         };
+        let cell = RootCell::open(&root).map_err(io::Error::other)?;
         Ok(FileRoot {
             root,
             dir: Arc::new(dir),
             containment,
+            cell: Arc::new(cell),
         })
+    }
+
+    /// The root to start a descriptor-relative operation from (`files::at`); call it once per
+    /// request. `NotFound` while nothing is at the served path.
+    #[allow(dead_code)] // TODO(#15): every operation moves onto it
+    pub fn current(&self) -> Result<Root, FsError> {
+        self.cell.current()
     }
 
     /// The real path of an existing entry, refused when symlinks lead it outside the root.

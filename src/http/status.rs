@@ -1,5 +1,6 @@
-//! `StatusCode`: the codes this server sends, each with its RFC 9110 reason phrase in the
-//! one table below, and the two framing facts a code decides (may it carry a length, a body).
+//! `StatusCode`: the codes this server sends, each with its reason phrase (RFC 9110; 104 from
+//! the resumable-upload draft, 207/423/424/507 from RFC 4918) in the one table below, and the
+//! two framing facts a code decides (may it carry a length, a body).
 
 /// An HTTP status code with its RFC 9110 reason phrase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +24,12 @@ macro_rules! status_codes {
 
 status_codes! {
     CONTINUE = 100 "Continue";
+    UPLOAD_RESUMPTION_SUPPORTED = 104 "Upload Resumption Supported";
     OK = 200 "OK";
     CREATED = 201 "Created";
     NO_CONTENT = 204 "No Content";
     PARTIAL_CONTENT = 206 "Partial Content";
+    MULTI_STATUS = 207 "Multi-Status";
     NOT_MODIFIED = 304 "Not Modified";
     BAD_REQUEST = 400 "Bad Request";
     UNAUTHORIZED = 401 "Unauthorized";
@@ -35,19 +38,25 @@ status_codes! {
     METHOD_NOT_ALLOWED = 405 "Method Not Allowed";
     REQUEST_TIMEOUT = 408 "Request Timeout";
     CONFLICT = 409 "Conflict";
+    GONE = 410 "Gone";
     LENGTH_REQUIRED = 411 "Length Required";
     PRECONDITION_FAILED = 412 "Precondition Failed";
     CONTENT_TOO_LARGE = 413 "Content Too Large";
     URI_TOO_LONG = 414 "URI Too Long";
+    UNSUPPORTED_MEDIA_TYPE = 415 "Unsupported Media Type";
     RANGE_NOT_SATISFIABLE = 416 "Range Not Satisfiable";
     EXPECTATION_FAILED = 417 "Expectation Failed";
     MISDIRECTED_REQUEST = 421 "Misdirected Request";
+    LOCKED = 423 "Locked";
+    FAILED_DEPENDENCY = 424 "Failed Dependency";
     TOO_MANY_REQUESTS = 429 "Too Many Requests";
     REQUEST_HEADER_FIELDS_TOO_LARGE = 431 "Request Header Fields Too Large";
     INTERNAL_SERVER_ERROR = 500 "Internal Server Error";
     NOT_IMPLEMENTED = 501 "Not Implemented";
+    BAD_GATEWAY = 502 "Bad Gateway";
     SERVICE_UNAVAILABLE = 503 "Service Unavailable";
     HTTP_VERSION_NOT_SUPPORTED = 505 "HTTP Version Not Supported";
+    INSUFFICIENT_STORAGE = 507 "Insufficient Storage";
 }
 
 impl StatusCode {
