@@ -82,6 +82,14 @@ pub enum Persistence {
     Close,
 }
 
+/// Whether the content follows the head. A response to HEAD is the head GET would get, without
+/// its content (RFC 9110 §9.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    HeadAndBody,
+    HeadOnly,
+}
+
 pub use crate::config::DateField;
 
 /// A body produced while it is sent: a directory listing rendered row by row, a file gzipped on
@@ -181,20 +189,20 @@ impl Response {
     }
 
     /// Serialises the head (and an in-memory body) into `buf` and writes it with one
-    /// `write_all`, then streams a file body. `head_only` is for HEAD: same head, no body.
-    /// Returns the number of body bytes sent.
+    /// `write_all`, then streams a file body. `Sending::HeadOnly` is for HEAD: same head, no
+    /// body. Returns the number of body bytes sent.
     pub fn write_to(
         self,
         out: &mut impl Sink,
         buf: &mut Vec<u8>,
-        head_only: bool,
+        sending: Sending,
         persistence: Persistence,
         date: DateField,
     ) -> io::Result<u64> {
         buf.clear();
         self.write_head(buf, persistence, date);
         let head_len = buf.len() as u64;
-        let send_body = !head_only && !self.status.forbids_body();
+        let send_body = sending == Sending::HeadAndBody && !self.status.forbids_body();
         match (send_body, self.body) {
             (true, Body::Bytes(bytes)) => buf.extend_from_slice(&bytes),
             (true, Body::File { file, start, len }) => {
@@ -428,9 +436,9 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 mod tests {
     use super::*;
 
-    fn written(r: Response, head_only: bool, p: Persistence) -> String {
+    fn written(r: Response, sending: Sending, p: Persistence) -> String {
         let mut out = Vec::new();
-        r.write_to(&mut out, &mut Vec::new(), head_only, p, DateField::Omit)
+        r.write_to(&mut out, &mut Vec::new(), sending, p, DateField::Omit)
             .unwrap();
         String::from_utf8(out).unwrap()
     }
@@ -439,17 +447,17 @@ mod tests {
     fn framing() {
         let r = || Response::text(StatusCode::OK, "abc");
         assert_eq!(
-            written(r(), false, Persistence::KeepAlive),
+            written(r(), Sending::HeadAndBody, Persistence::KeepAlive),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc"
         );
         assert_eq!(
-            written(r(), true, Persistence::Close),
+            written(r(), Sending::HeadOnly, Persistence::Close),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
         );
         assert_eq!(
             written(
                 Response::new(StatusCode::NOT_FOUND),
-                false,
+                Sending::HeadAndBody,
                 Persistence::KeepAlive
             ),
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
@@ -457,7 +465,7 @@ mod tests {
         assert_eq!(
             written(
                 Response::new(StatusCode::NO_CONTENT),
-                false,
+                Sending::HeadAndBody,
                 Persistence::KeepAlive
             ),
             "HTTP/1.1 204 No Content\r\n\r\n"
@@ -465,7 +473,7 @@ mod tests {
         let mut not_modified = Response::text(StatusCode::NOT_MODIFIED, "x");
         not_modified.length_of_200 = Some(10);
         assert_eq!(
-            written(not_modified, false, Persistence::KeepAlive),
+            written(not_modified, Sending::HeadAndBody, Persistence::KeepAlive),
             "HTTP/1.1 304 Not Modified\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
         );
     }
@@ -490,15 +498,23 @@ mod tests {
     #[test]
     fn streams() {
         assert_eq!(
-            written(stream(None, &["ab", "c"]), false, Persistence::KeepAlive),
+            written(
+                stream(None, &["ab", "c"]),
+                Sending::HeadAndBody,
+                Persistence::KeepAlive
+            ),
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
         );
         assert_eq!(
-            written(stream(None, &[]), true, Persistence::KeepAlive),
+            written(stream(None, &[]), Sending::HeadOnly, Persistence::KeepAlive),
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
         assert_eq!(
-            written(stream(Some(3), &["ab", "c"]), false, Persistence::KeepAlive),
+            written(
+                stream(Some(3), &["ab", "c"]),
+                Sending::HeadAndBody,
+                Persistence::KeepAlive
+            ),
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
         );
         for wrong in [2, 4] {
@@ -508,7 +524,7 @@ mod tests {
                 r.write_to(
                     &mut out,
                     &mut Vec::new(),
-                    false,
+                    Sending::HeadAndBody,
                     Persistence::KeepAlive,
                     DateField::Omit
                 )
@@ -519,7 +535,7 @@ mod tests {
         let big: &'static str = Box::leak("x".repeat(STREAM_CHUNK_BYTES + 5).into_boxed_str());
         let text = written(
             stream(None, Box::leak(Box::new([big]))),
-            false,
+            Sending::HeadAndBody,
             Persistence::KeepAlive,
         );
         assert!(text.contains("\r\n8000\r\n"), "{}", &text[..60]);
@@ -533,7 +549,7 @@ mod tests {
             .write_to(
                 &mut out,
                 &mut Vec::new(),
-                false,
+                Sending::HeadAndBody,
                 Persistence::KeepAlive,
                 DateField::Send,
             )
