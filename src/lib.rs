@@ -25,8 +25,8 @@ mod serve;
 
 // The binary's surface: bind and run, the services it reloads on SIGHUP, the start-up lines.
 pub use http::date::rfc3339;
-pub use net::server::{self, Services};
-pub use net::tls::TlsFiles;
+pub use net::server::{self, BindError, Services};
+pub use net::tls::{TlsError, TlsFiles};
 pub use security::access::{self, Credentials, Refusal};
 pub use security::accounts::{Accounts, parse_basic};
 

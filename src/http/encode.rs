@@ -196,11 +196,16 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::response::{Body, StatusCode};
+    use crate::http::response::{Body, Sending, StatusCode};
 
     fn written(r: Response, head_only: bool, p: Persistence) -> String {
         let mut out = Vec::new();
-        r.write_to(&mut out, &mut Vec::new(), head_only, p, DateField::Omit)
+        let sending = if head_only {
+            Sending::HeadOnly
+        } else {
+            Sending::HeadAndBody
+        };
+        r.write_to(&mut out, &mut Vec::new(), sending, p, DateField::Omit)
             .unwrap();
         String::from_utf8(out).unwrap()
     }
@@ -278,7 +283,7 @@ mod tests {
                 r.write_to(
                     &mut out,
                     &mut Vec::new(),
-                    false,
+                    Sending::HeadAndBody,
                     Persistence::KeepAlive,
                     DateField::Omit
                 )
@@ -303,7 +308,7 @@ mod tests {
             .write_to(
                 &mut out,
                 &mut Vec::new(),
-                false,
+                Sending::HeadAndBody,
                 Persistence::KeepAlive,
                 DateField::Send,
             )

@@ -20,6 +20,14 @@ pub enum Persistence {
     Close,
 }
 
+/// Whether the content follows the head. A response to HEAD is the head GET would get, without
+/// its content (RFC 9110 §9.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    HeadAndBody,
+    HeadOnly,
+}
+
 pub use crate::config::DateField;
 
 /// A body produced while it is sent: a directory listing rendered row by row, a file gzipped on
@@ -121,20 +129,20 @@ impl Response {
     }
 
     /// Serialises the head (and an in-memory body) into `buf` and writes it with one
-    /// `write_all`, then streams a file body. `head_only` is for HEAD: same head, no body.
-    /// Returns the number of body bytes sent.
+    /// `write_all`, then streams a file body. `Sending::HeadOnly` is for HEAD: same head, no
+    /// body. Returns the number of body bytes sent.
     pub fn write_to(
         self,
         out: &mut impl Sink,
         buf: &mut Vec<u8>,
-        head_only: bool,
+        sending: Sending,
         persistence: Persistence,
         date: DateField,
     ) -> io::Result<u64> {
         buf.clear();
         self.write_head(buf, persistence, date);
         let head_len = buf.len() as u64;
-        let send_body = !head_only && !self.status.forbids_body();
+        let send_body = sending == Sending::HeadAndBody && !self.status.forbids_body();
         match (send_body, self.body) {
             (true, Body::Bytes(bytes)) => buf.extend_from_slice(&bytes),
             (true, Body::File { file, start, len }) => {

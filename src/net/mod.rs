@@ -1,8 +1,14 @@
 //! Sockets and threads: binding and accepting (`server`), the per-connection loop
-//! (`connection`), the byte stream it reads and writes (`stream`, plain or TLS) and the TLS
-//! files (`tls`). Only this layer owns a socket; it hands each request to `serve`.
+//! (`connection`) and what it runs: reading a head (`head`), the read buffer and body reader
+//! (`body_source`), the byte stream (`stream`, plain or TLS), TLS set-up and handshake
+//! (`tls`), the shutdown registry (`shutdown`) and the access line (`access_log`). Only this
+//! layer owns a socket; it hands each request to `serve`.
 
-pub mod connection;
+mod access_log;
+mod body_source;
+mod connection;
+mod head;
 pub mod server;
-pub mod stream;
+mod shutdown;
+mod stream;
 pub mod tls;

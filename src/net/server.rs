@@ -3,9 +3,11 @@
 //! exactly one thread (the kernel wakes one waiter per connection), with no handoff. When the
 //! last waiter accepts, it starts a thread for that connection and goes on waiting.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -16,7 +18,9 @@ use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::config::{Config, Limits};
 use crate::files::FileRoot;
-use crate::net::connection::{self, Buffers, Context, ShutdownSignal};
+use crate::http::transfer::is_timeout;
+use crate::net::connection::{self, Buffers, Context};
+use crate::net::shutdown::ShutdownSignal;
 use crate::net::tls::TlsFiles;
 use crate::security::auth::Accounts;
 
@@ -85,16 +89,46 @@ pub struct Services {
     pub tls: Option<Arc<TlsFiles>>,
 }
 
+/// Why `bind` failed: which of its two jobs, on what, and the system's reason (`source`).
+#[derive(Debug)]
+pub enum BindError {
+    /// The directory to serve cannot be opened, or is not a directory.
+    Directory { path: PathBuf, source: io::Error },
+    /// The listening socket cannot be made.
+    Listen { addr: SocketAddr, source: io::Error },
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::Directory { path, .. } => write!(f, "directory {}", path.display()),
+            BindError::Listen { addr, .. } => write!(f, "cannot listen on {addr}"),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Directory { source, .. } | BindError::Listen { source, .. } => Some(source),
+        }
+    }
+}
+
 /// Binds the listening socket and canonicalises the file root.
-pub fn bind(config: Config, services: Services) -> io::Result<Server> {
+pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
     let files = match &config.directory {
-        Some(dir) => Some(FileRoot::new(dir).map_err(|e| {
-            io::Error::new(e.kind(), format!("--directory {}: {e}", dir.display()))
+        Some(dir) => Some(FileRoot::new(dir).map_err(|source| BindError::Directory {
+            path: dir.clone(),
+            source,
         })?),
         None => None,
     };
-    let socket = listening_socket(config.addr, &config.limits)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr)))?;
+    let socket =
+        listening_socket(config.addr, &config.limits).map_err(|source| BindError::Listen {
+            addr: config.addr,
+            source,
+        })?;
     let accepted_inherit_options = inherits_options(config.addr, &config.limits);
     if !accepted_inherit_options {
         debug!("accepted sockets do not inherit the listener's options; setting them each time");
@@ -298,13 +332,10 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
             Ok(conn) => conn,
             // the listener's read timeout (there for accepted sockets to inherit) ends an
             // accept that waited that long: the moment to see whether we are still needed
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if idle_since.elapsed() >= shared.idle_thread_timeout && retire(shared) {
+            Err(e) if is_timeout(&e) => {
+                if idle_since.elapsed() >= shared.idle_thread_timeout
+                    && stop_waiting_unless_last(shared)
+                {
                     debug!("idle thread exits after {:?} unused", idle_since.elapsed());
                     return None;
                 }
@@ -328,7 +359,7 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
             refuse(stream);
             continue;
         }
-        if retire(shared) {
+        if stop_waiting_unless_last(shared) {
             // others are waiting: serve it ourselves
             return Some((stream, peer));
         }
@@ -345,9 +376,9 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
     }
 }
 
-/// Takes a waiting thread off the idle count unless it is the last one; true if it was taken
-/// off (and may serve a connection, or exit).
-fn retire(shared: &Shared) -> bool {
+/// Takes this thread off the count of waiters unless it is the last one, which must go on
+/// waiting in `accept()`. True if it was taken off (and may serve a connection, or exit).
+fn stop_waiting_unless_last(shared: &Shared) -> bool {
     shared
         .idle
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {

@@ -1,5 +1,6 @@
 //! Content coding: `Accept-Encoding` negotiation (RFC 9110 §12.5.3, with q-values), gzip of
-//! whole in-memory bodies through libdeflate, and streamed gzip of files through flate2.
+//! whole in-memory bodies through libdeflate (`encode_response`, which the connection calls on
+//! each response), and streamed gzip of files through flate2.
 //! `Gzip` keeps one compressor per connection thread, because allocating one per response
 //! costs more than the compression itself.
 
@@ -7,7 +8,30 @@ use std::io::{self, Read, Write};
 
 use flate2::Compression;
 
+use crate::http::request::RequestHead;
+use crate::http::response::{Body, Response};
 use crate::http::syntax::{elements, weighted};
+
+/// Chooses the representation of a response the router marked `compressible`: gzip when the
+/// client accepts it (RFC 9110 §12.5.3) and the body is in memory, and in any case
+/// `Vary: Accept-Encoding`. Other responses are left alone. `gzip` is the connection thread's
+/// compressor, made on first use.
+pub fn encode_response(head: &RequestHead, response: &mut Response, gzip: &mut Option<Gzip>) {
+    if !response.compressible {
+        return;
+    }
+    response.headers.push(("Vary", "Accept-Encoding".into()));
+    if !accepts_gzip(head.headers.get_all("accept-encoding")) {
+        return;
+    }
+    if let Body::Bytes(plain) = &response.body {
+        let mut gzipped = Vec::new();
+        gzip.get_or_insert_with(Gzip::default)
+            .encode(plain, &mut gzipped);
+        response.body = Body::Bytes(gzipped);
+        response.headers.push(("Content-Encoding", "gzip".into()));
+    }
+}
 
 /// Whether the `Accept-Encoding` values (all fields, in order) make gzip acceptable.
 /// `gzip;q=0` refuses it; `*` covers it unless gzip is listed on its own.
@@ -140,6 +164,57 @@ mod tests {
         for (values, want) in cases {
             assert_eq!(accepts_gzip(values.iter().copied()), *want, "{values:?}");
         }
+    }
+
+    fn head(fields: &str) -> RequestHead {
+        let raw = format!("GET /echo/x HTTP/1.1\r\nHost: localhost\r\n{fields}\r\n");
+        match crate::http::parse::parse_head(raw.as_bytes(), &Default::default()) {
+            Ok(crate::http::parse::Parsed::Complete((head, _))) => head,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn echo(body: &str) -> Response {
+        let mut response = Response::text(crate::http::response::StatusCode::OK, body);
+        response.compressible = true;
+        response
+    }
+
+    #[test]
+    fn a_compressible_response_is_gzipped_when_accepted_and_always_varies() {
+        let mut gzip = None;
+        let mut response = echo("hello");
+        encode_response(
+            &head("Accept-Encoding: br, gzip\r\n"),
+            &mut response,
+            &mut gzip,
+        );
+        assert_eq!(response.header_value("Content-Encoding"), Some("gzip"));
+        assert_eq!(response.header_value("Vary"), Some("Accept-Encoding"));
+        let Body::Bytes(bytes) = &response.body else {
+            panic!("{:?}", response.body)
+        };
+        assert_eq!(gunzip(bytes), b"hello");
+        assert!(
+            gzip.is_some(),
+            "the compressor is kept for the next response"
+        );
+
+        let mut response = echo("hello");
+        encode_response(
+            &head("Accept-Encoding: gzip;q=0\r\n"),
+            &mut response,
+            &mut gzip,
+        );
+        assert_eq!(response.header_value("Content-Encoding"), None);
+        assert_eq!(response.header_value("Vary"), Some("Accept-Encoding"));
+        assert!(matches!(&response.body, Body::Bytes(b) if b == b"hello"));
+
+        // not marked compressible: untouched
+        let mut response = Response::text(crate::http::response::StatusCode::OK, "hello");
+        encode_response(&head("Accept-Encoding: gzip\r\n"), &mut response, &mut None);
+        assert!(response.headers.iter().all(|(n, _)| *n != "Vary"));
+        assert_eq!(response.header_value("Content-Encoding"), None);
     }
 
     fn gunzip(gzipped: &[u8]) -> Vec<u8> {
