@@ -12,8 +12,8 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use http_server::{BodyError, ChunkedReader};
 use http_server::config::Limits;
+use http_server::{BodyError, ChunkedReader};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

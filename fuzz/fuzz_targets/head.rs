@@ -16,9 +16,9 @@
 
 #![no_main]
 
+use http_server::RequestHead;
 use http_server::config::Limits;
 use http_server::{HeadScanner, ParseError, Parsed, parse_head};
-use http_server::RequestHead;
 use libfuzzer_sys::fuzz_target;
 
 type Verdict = Result<Parsed<(RequestHead, usize)>, ParseError>;

@@ -14,9 +14,9 @@
 use std::net::IpAddr;
 
 use http_server::access;
+use http_server::config::Limits;
 use http_server::config::Policy;
 use http_server::{Credentials, Refusal};
-use http_server::config::Limits;
 use http_server::{Parsed, parse_head};
 use libfuzzer_sys::fuzz_target;
 

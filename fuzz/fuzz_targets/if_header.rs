@@ -59,7 +59,9 @@ impl IfState for State {
 }
 
 fn is_uri_text(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'<' && b != b'>')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'<' && b != b'>')
 }
 
 fuzz_target!(|data: &[u8]| {
