@@ -48,6 +48,9 @@ pub struct Args {
     /// 0 turns the guard off
     #[arg(long, default_value_t = config::MIN_BODY_RATE)]
     min_body_rate: u64,
+    /// Most results a search (`?q=`) answers with; it says when it stopped early
+    #[arg(long, default_value_t = config::MAX_SEARCH_RESULTS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    max_search_results: u32,
     /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
     /// SIGHUP
     #[arg(long, value_name = "PATH")]
@@ -169,6 +172,8 @@ impl Args {
                 idle_timeout: positive("idle-timeout", self.idle_timeout)?,
                 io_timeout: positive("io-timeout", self.io_timeout)?,
                 min_body_rate: self.min_body_rate,
+                max_search_results: self.max_search_results as usize,
+                search_time_limit: config::SEARCH_TIME_LIMIT,
                 ..Limits::default()
             },
             policy,

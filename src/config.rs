@@ -45,6 +45,10 @@ pub struct Limits {
     /// Slowest average body rate in bytes per second, after a grace of `io_timeout`: a body
     /// must be complete by `start + io_timeout + received / min_body_rate` (then 408). 0 is off.
     pub min_body_rate: u64,
+    /// Most hits one `?q=` search answers with.
+    pub max_search_results: usize,
+    /// Longest a `?q=` search walks before it answers with what it found.
+    pub search_time_limit: Duration,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -60,6 +64,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// 1 KiB/s: a 1 MiB body may take 30 s + 17 min; one byte every 29 s is cut off after 30 s.
 pub const MIN_BODY_RATE: u64 = 1024;
+pub const MAX_SEARCH_RESULTS: usize = 1000;
+pub const SEARCH_TIME_LIMIT: Duration = Duration::from_secs(10);
 /// The realm of the Basic challenge.
 pub const REALM: &str = "files";
 
@@ -75,6 +81,8 @@ impl Default for Limits {
             idle_timeout: IDLE_TIMEOUT,
             io_timeout: IO_TIMEOUT,
             min_body_rate: MIN_BODY_RATE,
+            max_search_results: MAX_SEARCH_RESULTS,
+            search_time_limit: SEARCH_TIME_LIMIT,
         }
     }
 }

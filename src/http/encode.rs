@@ -7,7 +7,9 @@
 use std::io::{self, BufWriter, Write};
 
 use crate::http::date;
-use crate::http::response::{BodyStream, DateField, Persistence, Response};
+use std::fs::File;
+
+use crate::http::response::{BodyStream, DateField, Persistence, Response, Sink};
 
 impl Response {
     /// Appends the status line and header section, ending in the empty line, to `buf`.
@@ -57,7 +59,7 @@ const STREAM_CHUNK_BYTES: usize = 32 * 1024;
 /// comes out shorter or longer breaks the framing, so it is an error and the connection
 /// closes), chunked when it is not.
 pub(super) fn write_stream(
-    out: &mut dyn Write,
+    out: &mut dyn Sink,
     source: &mut dyn BodyStream,
     len: Option<u64>,
 ) -> io::Result<u64> {
@@ -68,7 +70,7 @@ pub(super) fn write_stream(
                 written: 0,
                 limit: len,
             };
-            source.write_to(&mut counted)?;
+            source.write_to_sink(&mut counted)?;
             counted.out.flush()?;
             if counted.written != len {
                 return Err(file_shrank());
@@ -77,7 +79,7 @@ pub(super) fn write_stream(
         }
         None => {
             let mut chunked = ChunkedWriter::new(out);
-            source.write_to(&mut chunked)?;
+            source.write_to_sink(&mut chunked)?;
             chunked.finish()
         }
     }
@@ -144,6 +146,26 @@ impl<W: Write> ChunkedWriter<W> {
         self.out.write_all(b"0\r\n\r\n")?;
         self.out.flush()?;
         Ok(self.sent)
+    }
+}
+
+impl<W: Write> Sink for Counted<W> {}
+
+/// A file inside the chunked coding is one chunk of its own: what is gathered goes first, then
+/// the size line and `head` before the file's bytes, which the inner sink may `sendfile`.
+impl<W: Sink> Sink for ChunkedWriter<W> {
+    fn send_file(&mut self, head: &[u8], file: &File, start: u64, len: u64) -> io::Result<u64> {
+        self.send_chunk()?;
+        let data = head.len() as u64 + len;
+        if data == 0 {
+            return Ok(0);
+        }
+        let mut lead = format!("{data:x}\r\n").into_bytes();
+        lead.extend_from_slice(head);
+        let sent = self.out.send_file(&lead, file, start, len)?;
+        self.out.write_all(b"\r\n")?;
+        self.sent += data;
+        Ok(sent)
     }
 }
 

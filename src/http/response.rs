@@ -34,6 +34,12 @@ pub use crate::config::DateField;
 /// the fly. It writes everything it has to `out` and returns.
 pub trait BodyStream {
     fn write_to(&mut self, out: &mut dyn Write) -> io::Result<()>;
+
+    /// The same, for a body that holds whole files (an archive): `out` may send them with
+    /// `sendfile`, inside the chunked coding too.
+    fn write_to_sink(&mut self, out: &mut dyn Sink) -> io::Result<()> {
+        self.write_to(out)
+    }
 }
 
 impl std::fmt::Debug for dyn BodyStream {
@@ -190,3 +196,9 @@ pub trait Sink: Write {
 }
 
 impl Sink for Vec<u8> {}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn send_file(&mut self, head: &[u8], file: &File, start: u64, len: u64) -> io::Result<u64> {
+        (**self).send_file(head, file, start, len)
+    }
+}

@@ -259,7 +259,7 @@ impl Connection<'_> {
             accounts: self.ctx.accounts.as_deref(),
             peer: self.peer_ip,
         };
-        let response = router::route(head, &mut body, self.ctx.files.as_ref(), &guard);
+        let response = router::route(head, &mut body, self.ctx.files.as_ref(), &guard, limits);
         if body.is_done() {
             return (response, Input::ReadWhole);
         }

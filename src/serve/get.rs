@@ -28,9 +28,12 @@ use crate::serve::conditional::{
 };
 use crate::serve::digest::{content_digest, sha256_of, wants_sha256};
 use crate::serve::errors::file_error;
+use crate::serve::folder;
 use crate::serve::listing::{self, Listing};
 use crate::serve::mime;
+use crate::serve::query::{self, FolderAction};
 use crate::serve::range::{self, RangeRequest};
+use crate::serve::search::{self, SearchLimits};
 
 /// The policy of served HTML, SVG and XML documents.
 const UPLOADED_PAGE_POLICY: &str =
@@ -42,8 +45,14 @@ const GZIP_MIN_BYTES: u64 = 1024;
 
 /// `GET`/`HEAD /files/{name}`: the file, a byte range of it, a 304, or a directory listing.
 /// `may_write` says whether a listing page offers uploads and deletes.
-pub fn get_file(root: &FileRoot, encoded: &str, head: &RequestHead, may_write: bool) -> Response {
-    download(root, encoded, head, may_write).unwrap_or_else(file_error)
+pub fn get_file(
+    root: &FileRoot,
+    encoded: &str,
+    head: &RequestHead,
+    may_write: bool,
+    search: SearchLimits,
+) -> Response {
+    download(root, encoded, head, may_write, search).unwrap_or_else(file_error)
 }
 
 fn download(
@@ -51,11 +60,23 @@ fn download(
     encoded: &str,
     head: &RequestHead,
     may_write: bool,
+    search: SearchLimits,
 ) -> Result<Response, FileError> {
     // 1. resolve
     let name = resolve_name(encoded)?;
     if name.ends_in_slash {
-        return list_dir(root, &name, head, may_write);
+        let query = head.target.split_once('?').map_or("", |(_, q)| q);
+        return match query::folder_action(query) {
+            Ok(FolderAction::List) => list_dir(root, &name, head, may_write),
+            Ok(FolderAction::Download(request)) => {
+                folder::download(root, &name, request, head.version)
+            }
+            Ok(FolderAction::Search(text)) => {
+                let format = listing::negotiate(head.headers.get_all("accept"));
+                search::search(root, &name, &text, format, search, head.version)
+            }
+            Err(e) => Ok(Response::error(StatusCode::BAD_REQUEST, e)),
+        };
     }
     // 2. open
     let (file, meta) = root.open(&name)?;

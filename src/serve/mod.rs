@@ -11,7 +11,8 @@
 //! - `compress`, `mime`: content coding, media types.
 //! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
 //! - `webdav/`: WebDAV's If header, lock table, XML bodies and 207 writer (not yet routed).
-//! - `archive/`: streamed tar and zip writers for folder downloads (not yet routed).
+//! - `archive/`: streamed tar and zip writers; `folder`: a folder (or a selection) as one
+//!   archive download; `search`: names below a folder; `query`: the folder parameters.
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.
 
 pub mod archive;
@@ -19,14 +20,17 @@ pub mod compress;
 mod conditional;
 mod digest;
 pub mod errors;
+mod folder;
 mod get;
 pub mod listing;
 pub mod mime;
 mod put;
+pub mod query;
 mod range;
 pub mod resumable;
 pub mod router;
 mod routes;
+mod search;
 pub mod webdav;
 
 use crate::http::request::Method;

@@ -6,11 +6,13 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
 use crate::security::access::{self, Credentials, Policy};
 use crate::security::auth::Accounts;
+use crate::serve::search::SearchLimits;
 use crate::serve::{errors, get, is_retrieval, put, routes};
 
 const RETRIEVALS: &str = "GET, HEAD";
@@ -31,6 +33,7 @@ pub fn route(
     body: &mut dyn Read,
     files: Option<&FileRoot>,
     inputs: &AccessInputs,
+    limits: &Limits,
 ) -> Response {
     let credentials = match inputs.accounts {
         Some(accounts) => accounts.authenticate(
@@ -61,7 +64,11 @@ pub fn route(
                 (None, _) => errors::no_directory(&inputs.policy.hints),
                 (Some(root), _) if retrieval => {
                     // the listing page offers uploads and deletes only to a client that may make them
-                    get::get_file(root, name, head, grant.may_write)
+                    let search = SearchLimits {
+                        max_results: limits.max_search_results,
+                        time_limit: limits.search_time_limit,
+                    };
+                    get::get_file(root, name, head, grant.may_write, search)
                 }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),
@@ -79,7 +86,6 @@ fn method_not_allowed(allow: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
     use crate::http::parse::{Parsed, parse_head};
 
     fn answer(method: &str, target: &str) -> (u16, Option<String>) {
@@ -96,7 +102,13 @@ mod tests {
             accounts: None,
             peer: IpAddr::from([127, 0, 0, 1]),
         };
-        let response = route(&head, &mut std::io::empty(), None, &inputs);
+        let response = route(
+            &head,
+            &mut std::io::empty(),
+            None,
+            &inputs,
+            &Limits::default(),
+        );
         (
             response.status.code(),
             response.header_value("allow").map(str::to_owned),

@@ -3,6 +3,7 @@
 
 mod differential;
 mod files;
+mod folders;
 mod listing;
 mod protocol;
 mod routes;
