@@ -56,7 +56,34 @@ impl Listing {
                     " /"
                 }
             }
+            // plain links and a form: they work without the script
+            nav.tools aria-label="Folder" {
+                form.search role="search" method="get" action="" {
+                    input #search type="search" name="q" placeholder="Search names below" aria-label="Search names below this folder";
+                    " "
+                    button type="submit" { "Search" }
+                }
+                span.downloads {
+                    "Download folder: "
+                    a #download-zip href="?download=zip" download { ".zip" }
+                    " "
+                    a #download-tar href="?download=tar" download { ".tar" }
+                }
+            }
             @if self.may_write {
+                section #manage hidden {
+                    button #new-folder type="button" { "New folder" }
+                    span #selection {
+                        span #selected-count { "0 selected" }
+                        " "
+                        button #move-selected type="button" disabled { "Move to…" }
+                        " "
+                        button #delete-selected type="button" disabled { "Delete" }
+                        " "
+                        button #download-selected type="button" disabled { "Download .zip" }
+                    }
+                }
+                p #status role="status" aria-live="polite" {}
                 section #upload hidden {
                     label.picker {
                         "Upload files "
@@ -72,7 +99,7 @@ impl Listing {
                     (self.column_head(SortKey::Name, "Name", "sort-name"))
                     (self.column_head(SortKey::Size, "Size", "sort-size"))
                     (self.column_head(SortKey::Modified, "Modified", "sort-date"))
-                    @if self.may_write { th.actions hidden {} }
+                    @if self.may_write { th.actions hidden { span.visually-hidden { "Actions" } } }
                 }
             }
             (PreEscaped("<tbody>"))
@@ -176,7 +203,7 @@ pub(super) fn page_policy() -> &'static str {
         };
         format!(
             "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; \
-             img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
             hash(CSS),
             hash(JS)
         )

@@ -80,13 +80,20 @@
     picker.value = "";
   });
 
+  const carriesFiles = (event) => Array.from(event.dataTransfer.types).includes("Files");
   let depth = 0;
   document.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) {
+      return;
+    }
     event.preventDefault();
     depth += 1;
     document.body.classList.add("dragging");
   });
-  document.addEventListener("dragleave", () => {
+  document.addEventListener("dragleave", (event) => {
+    if (!carriesFiles(event)) {
+      return;
+    }
     depth -= 1;
     if (depth <= 0) {
       depth = 0;
@@ -96,37 +103,233 @@
   document.addEventListener("dragover", (event) => event.preventDefault());
   document.addEventListener("drop", (event) => {
     event.preventDefault();
+    if (!carriesFiles(event)) {
+      return;
+    }
     depth = 0;
     document.body.classList.remove("dragging");
     sendAll(Array.from(event.dataTransfer.files));
   });
 
-  // A Delete button per file, made here rather than sent in every row: the page is smaller
-  // (a third, for a large directory), and without the script it would do nothing anyway.
-  for (const row of document.querySelectorAll("tbody tr")) {
-    const cell = row.insertCell();
-    cell.className = "actions";
-    const link = row.querySelector("td.name a");
-    if (!link || row.classList.contains("parent") || row.classList.contains("dir")) {
-      continue;
+  // Folders, renames, moves and deletes: the WebDAV methods (MKCOL, MOVE, DELETE), so the
+  // page has the one write API and the access rules of every other client.
+  for (const hidden of document.querySelectorAll("#manage")) {
+    hidden.hidden = false;
+  }
+  const status = document.getElementById("status");
+  const here = location.pathname;
+  const say = (text, bad) => {
+    status.textContent = text;
+    status.className = bad ? "failed" : "done";
+  };
+
+  // What a refusal means to a person; the server's own one-line reason follows.
+  function explain(method, response, text) {
+    const reasons = {
+      403: "refused",
+      404: "not found (moved or deleted meanwhile?)",
+      409: "a folder on the way does not exist",
+      412: "an entry with that name already exists",
+      423: "locked by another client",
+      507: "the disk is full",
+    };
+    let reason = reasons[response.status];
+    if (method === "MKCOL" && response.status === 405) {
+      reason = "an entry with that name already exists";
     }
-    const name = link.textContent;
-    const href = link.getAttribute("href");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "delete";
-    button.textContent = "Delete";
-    cell.append(button);
-    button.addEventListener("click", async () => {
-      if (!confirm("Delete " + name + "?")) {
-        return;
+    return response.status + " " + (reason || "failed") + (text ? ": " + text : "");
+  }
+
+  async function dav(method, url, headers) {
+    const response = await fetch(url, { method: method, headers: headers || {} });
+    const text = (await response.text()).trim();
+    // a 207 lists the members that could not be handled: the request only half succeeded
+    const ok = response.ok && response.status !== 207;
+    return { ok: ok, message: ok ? "" : explain(method, response, text.slice(0, 300)) };
+  }
+
+  // "/files/a b/" typed by a person, or pasted from the address bar, as an encoded path
+  function folderUrl(typed) {
+    let path = typed.trim();
+    try {
+      path = decodeURIComponent(path);
+    } catch (e) {
+      // a bare "%" is a name, not an escape
+    }
+    path = path.replace(/^\/?files(\/|$)/, "");
+    const segments = path.split("/").filter((s) => s !== "" && s !== ".");
+    return "/files/" + segments.map((s) => encodeURIComponent(s) + "/").join("");
+  }
+
+  const entries = [];
+  for (const row of document.querySelectorAll("tbody tr:not(.parent)")) {
+    const link = row.querySelector("td.name a");
+    const isDir = row.classList.contains("dir");
+    const name = isDir ? link.textContent.replace(/\/$/, "") : link.textContent;
+    entries.push({ row: row, name: name, isDir: isDir, href: link.getAttribute("href") });
+  }
+
+  const target = (entry, folder, newName) =>
+    location.origin + folder + encodeURIComponent(newName) + (entry.isDir ? "/" : "");
+
+  // Moves or renames each entry; an entry that is there already is never replaced (412).
+  async function move(chosen, folder, rename) {
+    const failures = [];
+    for (const entry of chosen) {
+      const destination = target(entry, folder, rename === undefined ? entry.name : rename);
+      const result = await dav("MOVE", entry.href, { Destination: destination, Overwrite: "F" });
+      if (!result.ok) {
+        failures.push(entry.name + ": " + result.message);
       }
-      const response = await fetch(href, { method: "DELETE" });
-      if (response.ok) {
-        row.remove();
-      } else {
-        alert("Could not delete " + name + ": " + response.status + " " + (await response.text()).trim());
+    }
+    finish(chosen.length, failures, rename === undefined ? "moved" : "renamed");
+  }
+
+  function finish(count, failures, done) {
+    if (failures.length === 0) {
+      say(count + (count === 1 ? " entry " : " entries ") + done);
+      location.reload();
+    } else {
+      say("Could not do it for " + failures.join("; "), true);
+    }
+  }
+
+  // How many entries a folder holds, for the confirmation before it is deleted.
+  async function count(entry) {
+    const response = await fetch(entry.href, { headers: { Accept: "application/json" } });
+    return response.ok ? (await response.json()).length : "an unknown number of";
+  }
+
+  async function remove(chosen) {
+    const lines = [];
+    for (const entry of chosen) {
+      lines.push(entry.isDir ? "the folder " + entry.name + " and the " + (await count(entry)) + " entries in it" : entry.name);
+    }
+    if (!confirm("Delete " + lines.join(", ") + "?")) {
+      return;
+    }
+    const failures = [];
+    for (const entry of chosen) {
+      const result = await dav("DELETE", entry.href);
+      if (!result.ok) {
+        failures.push(entry.name + ": " + result.message);
+      }
+    }
+    finish(chosen.length, failures, "deleted");
+  }
+
+  function askMove(chosen) {
+    const what = chosen.length === 1 ? chosen[0].name : chosen.length + " entries";
+    const typed = prompt("Move " + what + " to which folder? (a path such as /files/photos/)", decodeURIComponent(here));
+    if (typed !== null) {
+      move(chosen, folderUrl(typed));
+    }
+  }
+
+  function askRename(entry) {
+    const typed = prompt("Rename " + entry.name + " to:", entry.name);
+    if (typed === null || typed === entry.name) {
+      return;
+    }
+    if (typed === "" || typed.includes("/")) {
+      say("A name cannot be empty or hold a /", true);
+      return;
+    }
+    move([entry], here, typed);
+  }
+
+  document.getElementById("new-folder").addEventListener("click", async () => {
+    const typed = prompt("New folder name:");
+    if (typed === null || typed === "") {
+      return;
+    }
+    if (typed.includes("/")) {
+      say("A name cannot hold a /", true);
+      return;
+    }
+    const result = await dav("MKCOL", encodeURIComponent(typed) + "/");
+    finish(1, result.ok ? [] : [typed + ": " + result.message], "created");
+  });
+
+  // Selection: a checkbox per row and the buttons that act on what is checked.
+  const selected = () => entries.filter((e) => e.box.checked);
+  const selectionButtons = ["move-selected", "delete-selected", "download-selected"].map((id) => document.getElementById(id));
+  function selectionChanged() {
+    const n = selected().length;
+    document.getElementById("selected-count").textContent = n + " selected";
+    for (const button of selectionButtons) {
+      button.disabled = n === 0;
+    }
+  }
+  document.getElementById("move-selected").addEventListener("click", () => askMove(selected()));
+  document.getElementById("delete-selected").addEventListener("click", () => remove(selected()));
+  document.getElementById("download-selected").addEventListener("click", () => {
+    location.href = "?download=zip" + selected().map((e) => "&name=" + encodeURIComponent(e.name)).join("");
+  });
+
+  function button(cell, label, className, action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = label;
+    b.addEventListener("click", action);
+    cell.append(b, " ");
+  }
+
+  // Drag a row (or the checked rows) onto a folder row or a breadcrumb to move it there.
+  const DRAG_TYPE = "application/x-listing-move";
+  function dropTarget(element, folder) {
+    element.addEventListener("dragover", (event) => {
+      if (Array.from(event.dataTransfer.types).includes(DRAG_TYPE)) {
+        event.preventDefault();
+        element.classList.add("drop-here");
       }
     });
+    element.addEventListener("dragleave", () => element.classList.remove("drop-here"));
+    element.addEventListener("drop", (event) => {
+      element.classList.remove("drop-here");
+      const names = event.dataTransfer.getData(DRAG_TYPE);
+      if (!names) {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+      const chosen = JSON.parse(names).map((n) => entries.find((e) => e.name === n)).filter((e) => e && folder !== here + e.href);
+      if (chosen.length > 0) {
+        move(chosen, folder);
+      }
+    });
+  }
+  for (const crumb of document.querySelectorAll("nav.crumbs a")) {
+    dropTarget(crumb, crumb.getAttribute("href"));
+  }
+  const parent = document.querySelector("tr.parent");
+  if (parent) {
+    parent.insertCell().className = "actions";
+    dropTarget(parent, new URL("../", location.href).pathname);
+  }
+
+  for (const entry of entries) {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "select";
+    box.setAttribute("aria-label", "Select " + entry.name);
+    box.addEventListener("change", selectionChanged);
+    entry.box = box;
+    entry.row.querySelector("td.name").prepend(box, " ");
+    const cell = entry.row.insertCell();
+    cell.className = "actions";
+    button(cell, "Rename", "rename", () => askRename(entry));
+    button(cell, "Move to…", "move", () => askMove([entry]));
+    button(cell, "Delete", "delete", () => remove([entry]));
+    entry.row.draggable = true;
+    entry.row.addEventListener("dragstart", (event) => {
+      const chosen = entry.box.checked ? selected() : [entry];
+      event.dataTransfer.setData(DRAG_TYPE, JSON.stringify(chosen.map((e) => e.name)));
+      event.dataTransfer.effectAllowed = "move";
+    });
+    if (entry.isDir) {
+      dropTarget(entry.row, here + entry.href);
+    }
   }
 })();
