@@ -278,10 +278,10 @@ mod tests {
 
     #[test]
     fn listed_names() {
-        for shown in ["a", "a b", "é", "a.b.", "..a"] {
+        for shown in ["a", "a b", "é", "a.b."] {
             assert_eq!(listed_name(OsStr::new(shown)), Some(shown));
         }
-        for hidden in [".a", ".upload-x", "a\nb", "a\u{85}b", "\u{7f}"] {
+        for hidden in [".a", "..a", ".upload-x", "a\nb", "a\u{85}b", "\u{7f}"] {
             assert_eq!(listed_name(OsStr::new(hidden)), None, "{hidden:?}");
         }
         assert_eq!(listed_name(OsStr::from_bytes(b"\xff")), None);
