@@ -24,7 +24,7 @@ use crate::net::access_log::{Outcome, log_access};
 use crate::net::body_source::{
     BodyReader, BodySource, Expect, KEEP_BUF_BYTES, Pace, ReadBuf, discard,
 };
-use crate::net::head::{HeadReader, NoHead};
+use crate::net::head::{HeadReader, NoHead, Turn};
 use crate::net::shutdown::{Registration, ShutdownSignal};
 use crate::net::stream::{Stream, set_socket_read_timeout};
 use crate::net::tls::{self, HandshakeError, TlsFiles};
@@ -142,8 +142,9 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
 impl Connection<'_> {
     /// Exchanges requests and responses until one of them ends the connection.
     fn run(&mut self) {
+        let mut turn = Turn::First;
         loop {
-            let head = match self.read_head() {
+            let head = match self.read_head(std::mem::replace(&mut turn, Turn::Later)) {
                 Ok(head) => head,
                 Err(NoHead::Quiet) => return,
                 Err(NoHead::Answer(status, reason)) => {
@@ -175,7 +176,7 @@ impl Connection<'_> {
     }
 
     /// The head step, with the parts of the connection it borrows.
-    fn read_head(&mut self) -> Result<RequestHead, NoHead> {
+    fn read_head(&mut self, turn: Turn) -> Result<RequestHead, NoHead> {
         HeadReader {
             registration: &self.registration,
             tls: self.tls.as_deref_mut(),
@@ -183,6 +184,7 @@ impl Connection<'_> {
             buf: &mut self.bufs.read,
             limits: &self.ctx.limits,
             shutdown: &self.ctx.shutdown,
+            turn,
         }
         .read_head()
     }

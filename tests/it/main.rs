@@ -3,6 +3,7 @@
 
 mod differential;
 mod files;
+mod limits;
 mod listing;
 mod protocol;
 mod routes;
