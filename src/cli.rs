@@ -32,6 +32,10 @@ pub struct Args {
     /// Connections served at once; beyond it a new connection gets 503
     #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Connections one client address (IPv6: one /64) may hold at once, at most
+    /// --max-connections; beyond it a new one gets 503. 0 is no limit (e.g. behind a proxy)
+    #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    max_connections_per_client: usize,
     /// Seconds a client may take to send a request head (then 408)
     #[arg(long, default_value_t = config::HEADER_TIMEOUT.as_secs())]
     header_timeout: u64,
@@ -157,6 +161,10 @@ impl Args {
             addr: SocketAddr::new(self.bind, self.port),
             directory: self.directory.clone(),
             max_connections: self.max_connections.max(1),
+            max_connections_per_client: match self.max_connections_per_client {
+                0 => 0,
+                n => n.min(self.max_connections.max(1)),
+            },
             shutdown_grace: Duration::from_secs(self.shutdown_grace.min(MAX_TIMEOUT_SECS)),
             date: if self.no_date {
                 DateField::Omit

@@ -14,6 +14,9 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// Connections served at once; the next one gets 503 and is closed.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; the next one
+    /// gets 503 and is closed. 0 is no limit.
+    pub max_connections_per_client: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Whether responses carry `Date` (RFC 9110 §6.6.1); off with `--no-date`.
@@ -49,6 +52,9 @@ pub struct Limits {
 
 pub const DEFAULT_PORT: u16 = 4221;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+/// Enough for a browser's 6 per host many times over and for a benchmark's 256 keep-alive
+/// connections; far below the global cap, so one address cannot take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;

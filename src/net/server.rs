@@ -19,6 +19,7 @@ use socket2::{Domain, SockRef, Socket, Type};
 use crate::config::{Config, Limits};
 use crate::files::FileRoot;
 use crate::http::transfer::is_timeout;
+use crate::net::clients::ClientCounts;
 use crate::net::connection::{self, Buffers, Context};
 use crate::net::shutdown::ShutdownSignal;
 use crate::net::tls::TlsFiles;
@@ -44,6 +45,8 @@ struct Shared {
     listener: TcpListener,
     ctx: Context,
     max_connections: usize,
+    /// Connections being served, by client.
+    clients: ClientCounts,
     shutdown_grace: Duration,
     /// Connections being served.
     active: AtomicUsize,
@@ -147,6 +150,7 @@ pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
         listener: socket.into(),
         ctx,
         max_connections: config.max_connections,
+        clients: ClientCounts::new(config.max_connections_per_client),
         shutdown_grace: config.shutdown_grace,
         active: AtomicUsize::new(0),
         idle: AtomicUsize::new(0),
@@ -237,10 +241,13 @@ impl Server {
     }
 }
 
-/// 503 for a connection over the cap (or one no thread could be started for), then close.
-fn refuse(mut stream: TcpStream) {
+/// Why a connection is refused before it is served.
+const TOO_MANY: &str = "too many connections, try again later\n";
+const TOO_MANY_FROM_CLIENT: &str = "too many connections from your address, try again later\n";
+
+/// 503 for a connection over a cap (or one no thread could be started for), then close.
+fn refuse(mut stream: TcpStream, body: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let body = "too many connections, try again later\n";
     let _ = write!(
         stream,
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -309,6 +316,7 @@ fn worker(shared: &Arc<Shared>, mut first: Option<Job>) {
             error!("{peer}: connection thread panicked; connection dropped");
             buffers = Buffers::default();
         }
+        shared.clients.leave(peer.ip());
         shared.active.fetch_sub(1, Ordering::SeqCst);
         if shared.ctx.shutdown.is_started() {
             return;
@@ -356,7 +364,14 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
                 "{peer}: refused, {} connections open",
                 shared.max_connections
             );
-            refuse(stream);
+            refuse(stream, TOO_MANY);
+            continue;
+        }
+        if !shared.clients.admit(peer.ip()) {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            // debug, not warn: one client's flood would otherwise flood the log
+            debug!("{peer}: refused, too many connections from this client");
+            refuse(stream, TOO_MANY_FROM_CLIENT);
             continue;
         }
         if stop_waiting_unless_last(shared) {
@@ -367,9 +382,10 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
         if let Err((e, job)) = start_thread(shared, Some((stream, peer))) {
             // the connection no thread could be started for
             shared.active.fetch_sub(1, Ordering::SeqCst);
+            shared.clients.leave(peer.ip());
             error!("cannot start a connection thread: {e}");
             if let Some((stream, _)) = job {
-                refuse(stream);
+                refuse(stream, TOO_MANY);
             }
         }
         *idle_since = Instant::now();
@@ -398,6 +414,7 @@ mod tests {
                 addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
                 directory: None,
                 max_connections: 100,
+                max_connections_per_client: 100,
                 shutdown_grace: Duration::from_secs(5),
                 date: crate::http::response::DateField::Omit,
                 limits: Limits {

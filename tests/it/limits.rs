@@ -50,3 +50,33 @@ fn issue_15_a_silent_new_connection_gets_the_header_timeout_not_the_idle_one() {
         "{err}"
     );
 }
+
+#[test]
+fn issue_15_a_client_over_its_connection_cap_gets_503_and_others_come_back_when_one_leaves() {
+    let server = TestServer::with_args(&["--max-connections-per-client", "2"]);
+    let mut held: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    // both are being served before the third arrives
+    for s in &mut held {
+        s.write_all(&get("/")).unwrap();
+        assert_eq!(read_response(s).status, 200);
+    }
+    let mut third = server.connect();
+    let response = read_response(&mut third);
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert!(response.header("retry-after").is_some());
+    assert_closed(&mut third);
+    // one leaves: its slot comes back once the server has seen the close
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = server.exchange(&get("/echo/back"));
+        if response.status == 200 {
+            assert_eq!(response.body, b"back");
+            break;
+        }
+        assert_eq!(response.status, 503);
+        assert!(Instant::now() < deadline, "the slot never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
