@@ -80,3 +80,63 @@ fn issue_15_a_client_over_its_connection_cap_gets_503_and_others_come_back_when_
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn issue_15_descriptor_exhaustion_recovers_within_2_s_after_the_clients_leave() {
+    let server = TestServer::under(&["prlimit", "--nofile=64"], &[]);
+    std::fs::write(server.path("a.txt"), b"still here").unwrap();
+    // 200 clients at once, each asking for a file: far more than 64 descriptors
+    let mut clients: Vec<_> = (0..200).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        // a client the server already closed may refuse the write: that is its answer
+        let _ = client.write_all(&get("/files/a.txt"));
+    }
+    let mut answered = 0;
+    for client in &mut clients {
+        let (got, _) = read_until_close_or_answer(client);
+        if got.starts_with(b"HTTP/1.1 200") || got.starts_with(b"HTTP/1.1 503") {
+            answered += 1;
+        }
+    }
+    assert!(answered > 0);
+    drop(clients);
+    let left = Instant::now();
+    let deadline = left + Duration::from_secs(2);
+    let (mut got_ok, mut put_ok) = (false, false);
+    while !(got_ok && put_ok) {
+        assert!(
+            Instant::now() < deadline,
+            "not whole again 2 s after the clients left (GET ok: {got_ok}, PUT ok: {put_ok})\n{}",
+            server.log()
+        );
+        if !got_ok {
+            let response = server.exchange(&get("/files/a.txt"));
+            got_ok = response.status == 200 && response.body == b"still here";
+        }
+        if !put_ok {
+            let response = server.exchange(
+                b"PUT /files/b.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nnew",
+            );
+            put_ok = response.status == 201;
+        }
+    }
+    assert_eq!(std::fs::read(server.path("b.txt")).unwrap(), b"new");
+    let failures = server.log().matches("accept failed").count();
+    assert!(failures <= 3, "{failures} accept-failure lines");
+}
+
+/// Reads a response head's first bytes, or the close; a reset counts as a close.
+fn read_until_close_or_answer(stream: &mut std::net::TcpStream) -> (Vec<u8>, Duration) {
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let started = Instant::now();
+    let mut got = vec![0u8; 12];
+    let mut filled = 0;
+    while filled < got.len() {
+        match stream.read(&mut got[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    got.truncate(filled);
+    (got, started.elapsed())
+}
