@@ -52,6 +52,10 @@ pub struct Args {
     /// 0 turns the guard off
     #[arg(long, default_value_t = config::MIN_BODY_RATE)]
     min_body_rate: u64,
+    /// Slowest average rate in bytes/s at which a client must take a response, after a grace
+    /// of --io-timeout (then the connection is closed); 0 turns the guard off
+    #[arg(long, default_value_t = config::MIN_SEND_RATE)]
+    min_send_rate: u64,
     /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
     /// SIGHUP
     #[arg(long, value_name = "PATH")]
@@ -177,6 +181,7 @@ impl Args {
                 idle_timeout: positive("idle-timeout", self.idle_timeout)?,
                 io_timeout: positive("io-timeout", self.io_timeout)?,
                 min_body_rate: self.min_body_rate,
+                min_send_rate: self.min_send_rate,
                 ..Limits::default()
             },
             policy,

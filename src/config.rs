@@ -48,6 +48,10 @@ pub struct Limits {
     /// Slowest average body rate in bytes per second, after a grace of `io_timeout`: a body
     /// must be complete by `start + io_timeout + received / min_body_rate` (then 408). 0 is off.
     pub min_body_rate: u64,
+    /// Slowest average rate at which a client must take a response, in bytes per second,
+    /// after a grace of `io_timeout`: a response must be sent by
+    /// `start + io_timeout + sent / min_send_rate` (then the connection is closed). 0 is off.
+    pub min_send_rate: u64,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -66,6 +70,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// 1 KiB/s: a 1 MiB body may take 30 s + 17 min; one byte every 29 s is cut off after 30 s.
 pub const MIN_BODY_RATE: u64 = 1024;
+/// 1 KiB/s, as for bodies: a reader that stalls is cut off after 30 s, one that takes a byte
+/// at a time within minutes, however the kernel splits the writes.
+pub const MIN_SEND_RATE: u64 = 1024;
 /// The realm of the Basic challenge.
 pub const REALM: &str = "files";
 
@@ -81,6 +88,7 @@ impl Default for Limits {
             idle_timeout: IDLE_TIMEOUT,
             io_timeout: IO_TIMEOUT,
             min_body_rate: MIN_BODY_RATE,
+            min_send_rate: MIN_SEND_RATE,
         }
     }
 }

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 use rustls::ServerConnection;
+use socket2::SockRef;
 
 use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::http::body::{BodyFraming, decide_framing};
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{DateField, Persistence, Response, Sending, StatusCode};
+use crate::http::transfer::is_timeout;
 use crate::net::access_log::{Outcome, log_access};
 use crate::net::body_source::{
     BodyReader, BodySource, Expect, KEEP_BUF_BYTES, Pace, ReadBuf, discard,
@@ -333,6 +335,7 @@ impl Connection<'_> {
             &mut self.read_timeout,
         );
         stream.scratch = Some(&mut self.bufs.tls_file);
+        stream.pace_sends(Pace::for_response(&self.ctx.limits));
         let result = response.write_to(
             &mut stream,
             &mut self.bufs.write,
@@ -340,6 +343,7 @@ impl Connection<'_> {
             persistence,
             self.ctx.date,
         );
+        stream.end_pace();
         if persistence == Persistence::Close {
             stream.close_notify();
         }
@@ -347,8 +351,14 @@ impl Connection<'_> {
     }
 
     /// A response that could not be written: the peer is gone, or our place in the stream is.
+    /// A client too slow to take it is reset rather than closed: a close would leave the
+    /// kernel sending it what is still buffered (megabytes) at its own slow pace, and the
+    /// client would see no end for minutes (nginx's `reset_timedout_connection`).
     fn write_failed(&self, status: u16, e: io::Error) -> Written {
         debug!("{}: write failed: {e}", self.peer);
+        if is_timeout(&e) {
+            let _ = SockRef::from(self.registration.stream()).set_linger(Some(Duration::ZERO));
+        }
         Written {
             persistence: Persistence::Close,
             outcome: Outcome { status, sent: 0 },

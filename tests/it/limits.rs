@@ -140,3 +140,44 @@ fn read_until_close_or_answer(stream: &mut std::net::TcpStream) -> (Vec<u8>, Dur
     got.truncate(filled);
     (got, started.elapsed())
 }
+
+/// A client whose receive buffer is small, so that the server's writes back up quickly.
+fn small_window_client(server: &TestServer) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn issue_15_a_slow_reader_is_dropped_at_the_minimum_send_rate() {
+    let io_timeout = Duration::from_secs(2);
+    let server = TestServer::with_args(&["--io-timeout", "2", "--min-send-rate", "10000000"]);
+    std::fs::write(server.path("big.bin"), binary(8 << 20, 15)).unwrap();
+    let mut stream = small_window_client(&server);
+    stream.write_all(&get("/files/big.bin")).unwrap();
+    stream.set_read_timeout(Some(io_timeout * 4)).unwrap();
+    let started = Instant::now();
+    let mut taken = 0usize;
+    let mut chunk = [0u8; 256];
+    // 256 bytes every 100 ms: always some progress, far below 10 MB/s (which the kernel's
+    // socket buffers, a few MiB counted as sent at once, stay well within)
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => taken += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("still open after {:?}: {e}", started.elapsed()),
+        }
+        assert!(
+            started.elapsed() < io_timeout * 4,
+            "a slow reader held the connection for {:?} ({taken} bytes)\n{}",
+            started.elapsed(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    assert!(took >= io_timeout, "cut off before the grace: {took:?}");
+    assert!(taken < 8 << 20, "the whole file went out");
+}
