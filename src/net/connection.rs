@@ -28,7 +28,7 @@ use crate::net::body_source::{
 };
 use crate::net::head::{HeadReader, NoHead, Turn};
 use crate::net::shutdown::{Registration, ShutdownSignal};
-use crate::net::stream::{Stream, set_socket_read_timeout};
+use crate::net::stream::{Stream, peer_has_left, set_socket_read_timeout};
 use crate::net::tls::{self, HandshakeError, TlsFiles};
 use crate::security::access::Policy;
 use crate::security::auth::Accounts;
@@ -258,10 +258,14 @@ impl Connection<'_> {
         );
         let source = BodySource::new(&mut self.bufs.read, stream, expect, Pace::new(limits));
         let mut body = BodyReader::new(framing, source, limits);
+        let tcp = self.registration.stream();
+        let shutdown = &self.ctx.shutdown;
+        let client_gone = || shutdown.is_started() || peer_has_left(tcp);
         let guard = AccessInputs {
             policy: &self.ctx.policy,
             accounts: self.ctx.accounts.as_deref(),
             peer: self.peer_ip,
+            client_gone: &client_gone,
         };
         let response = router::route(head, &mut body, self.ctx.files.as_ref(), &guard);
         if body.is_done() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-use rustix::net::SendFlags;
+use rustix::net::{RecvFlags, SendFlags};
 use rustls::ServerConnection;
 
 use crate::http::response;
@@ -132,6 +132,19 @@ impl<'a> Stream<'a> {
                 }
             }
         }
+    }
+}
+
+/// Whether the peer has closed or reset the connection, asked without waiting and without
+/// taking any byte. A client that only half-closed after its request counts as gone too: few
+/// do, and work done for it (a whole file's digest) would otherwise go on for nobody (nginx
+/// takes an end of input as the client's abort too).
+pub fn peer_has_left(tcp: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match rustix::net::recv(tcp, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+        Ok((0, _)) => true,
+        Ok(_) | Err(Errno::AGAIN | Errno::INTR) => false,
+        Err(_) => true,
     }
 }
 

@@ -22,6 +22,9 @@ pub struct AccessInputs<'a> {
     pub policy: &'a Policy,
     pub accounts: Option<&'a Accounts>,
     pub peer: IpAddr,
+    /// Whether the client has left or the server is stopping: long work for this request
+    /// (a whole file's digest) may stop.
+    pub client_gone: &'a dyn Fn() -> bool,
 }
 
 /// Answers one request. `body` yields exactly the request's body (empty when it has none);
@@ -61,7 +64,7 @@ pub fn route(
                 (None, _) => errors::no_directory(&inputs.policy.hints),
                 (Some(root), _) if retrieval => {
                     // the listing page offers uploads and deletes only to a client that may make them
-                    get::get_file(root, name, head, grant.may_write)
+                    get::get_file(root, name, head, grant.may_write, inputs.client_gone)
                 }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),
@@ -95,6 +98,7 @@ mod tests {
             },
             accounts: None,
             peer: IpAddr::from([127, 0, 0, 1]),
+            client_gone: &|| false,
         };
         let response = route(&head, &mut std::io::empty(), None, &inputs);
         (

@@ -181,3 +181,57 @@ fn issue_15_a_slow_reader_is_dropped_at_the_minimum_send_rate() {
     assert!(took >= io_timeout, "cut off before the grace: {took:?}");
     assert!(taken < 8 << 20, "the whole file went out");
 }
+
+/// A request for `path` asking for its sha-256 digest.
+fn wanting_digest(method: &str, path: &str) -> Vec<u8> {
+    format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nWant-Content-Digest: sha-256\r\n\r\n")
+        .into_bytes()
+}
+
+#[test]
+fn issue_15_head_never_hashes_a_large_file_but_answers_from_what_get_computed() {
+    let server = TestServer::start();
+    std::fs::write(server.path("big.bin"), binary(16 << 20, 3)).unwrap();
+    let mut stream = server.connect();
+    let started = Instant::now();
+    stream
+        .write_all(&wanting_digest("HEAD", "/files/big.bin"))
+        .unwrap();
+    let head = read_head_response(&mut stream);
+    let took = started.elapsed();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-digest"), None, "uncached: no digest");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // GET computes it; a HEAD after it gets the same from the cache
+    stream
+        .write_all(&wanting_digest("GET", "/files/big.bin"))
+        .unwrap();
+    let get = read_response(&mut stream);
+    let digest = get.header("content-digest").expect("GET has the digest");
+    stream
+        .write_all(&wanting_digest("HEAD", "/files/big.bin"))
+        .unwrap();
+    let head = read_head_response(&mut stream);
+    assert_eq!(head.header("content-digest"), Some(digest));
+    // a new version of the file is a new ETag: not the old digest
+    std::fs::write(server.path("big.bin"), binary(16 << 20, 4)).unwrap();
+    stream
+        .write_all(&wanting_digest("HEAD", "/files/big.bin"))
+        .unwrap();
+    let head = read_head_response(&mut stream);
+    assert_eq!(head.header("content-digest"), None);
+}
+
+#[test]
+fn issue_15_a_digest_stops_when_its_client_leaves() {
+    let server = TestServer::start();
+    // large enough that hashing it in a debug build takes a while
+    std::fs::write(server.path("huge.bin"), binary(128 << 20, 5)).unwrap();
+    let mut leaving = server.connect();
+    leaving
+        .write_all(&wanting_digest("GET", "/files/huge.bin"))
+        .unwrap();
+    drop(leaving);
+    // answered (to nobody) with 503 once the hashing noticed, not 200 after the whole file
+    server.wait_for_log("\"GET /files/huge.bin\" 503");
+}
