@@ -272,4 +272,59 @@ mod tests {
         assert_eq!(sha256_until(&file, 0, 3 << 20, &gone).unwrap(), None);
         assert_eq!(asked.get(), 1, "stopped at the first check");
     }
+
+    fn request(method: &str) -> RequestHead {
+        use crate::http::parse::{Parsed, parse_head};
+        let raw = format!(
+            "{method} /files/f HTTP/1.1\r\nHost: x\r\nWant-Content-Digest: sha-256\r\n\r\n"
+        );
+        let Ok(Parsed::Complete((head, _))) =
+            parse_head(raw.as_bytes(), &crate::config::Limits::default())
+        else {
+            panic!("parses");
+        };
+        head
+    }
+
+    #[test]
+    fn with_every_slot_busy_a_large_digest_is_503_and_a_small_one_still_computed() {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &vec![1u8; 1 << 20]).unwrap();
+        let never = || false;
+        let busy: Vec<_> = std::iter::from_fn(|| heavy_work().try_take()).collect();
+        let ok = || Response::new(StatusCode::OK);
+        let get = request("GET");
+        let refused = attach(ok(), &get, "\"busy-1\"", &file, (0, 1 << 20), &never).unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.header_value("retry-after"), Some(RETRY_AFTER_SECS));
+        // a small range needs no slot
+        let small = attach(ok(), &get, "\"busy-1\"", &file, (0, 100), &never).unwrap();
+        assert!(small.header_value("content-digest").is_some());
+        // HEAD of a large one: answered at once, without the field
+        let head = attach(
+            ok(),
+            &request("HEAD"),
+            "\"busy-1\"",
+            &file,
+            (0, 1 << 20),
+            &never,
+        );
+        assert_eq!(head.unwrap().header_value("content-digest"), None);
+        drop(busy);
+        let computed = attach(ok(), &get, "\"busy-1\"", &file, (0, 1 << 20), &never).unwrap();
+        let field = computed.header_value("content-digest").unwrap().to_owned();
+        // and now HEAD has it from the cache
+        let head = attach(
+            ok(),
+            &request("HEAD"),
+            "\"busy-1\"",
+            &file,
+            (0, 1 << 20),
+            &never,
+        );
+        assert_eq!(
+            head.unwrap().header_value("content-digest"),
+            Some(field.as_str())
+        );
+    }
 }
