@@ -145,7 +145,10 @@ EOF
 start_ours() { # NAME ARGS...: sets PORT_<NAME> and PID_<NAME>
   local name=$1 log=$WORK/$1.log port=""
   shift
-  "$BIN" --port 0 --directory "$FILES" "$@" 2>"$log" &
+  # every load comes from 127.0.0.1: the per-client cap would turn the idle workload into 503s
+  local cap=()
+  has_flag --max-connections-per-client && cap=(--max-connections-per-client 0)
+  "$BIN" --port 0 --directory "$FILES" "${cap[@]}" "$@" 2>"$log" &
   local pid=$!
   PIDS+=("$pid")
   for _ in $(seq 100); do

@@ -32,6 +32,10 @@ pub struct Args {
     /// Connections served at once; beyond it a new connection gets 503
     #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Connections one client address (IPv6: one /64) may hold at once, at most
+    /// --max-connections; beyond it a new one gets 503. 0 is no limit (e.g. behind a proxy)
+    #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    max_connections_per_client: usize,
     /// Seconds a client may take to send a request head (then 408)
     #[arg(long, default_value_t = config::HEADER_TIMEOUT.as_secs())]
     header_timeout: u64,
@@ -51,6 +55,10 @@ pub struct Args {
     /// Most results a search (`?q=`) answers with; it says when it stopped early
     #[arg(long, default_value_t = config::MAX_SEARCH_RESULTS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_search_results: u32,
+    /// Slowest average rate in bytes/s at which a client must take a response, after a grace
+    /// of --io-timeout (then the connection is closed); 0 turns the guard off
+    #[arg(long, default_value_t = config::MIN_SEND_RATE)]
+    min_send_rate: u64,
     /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
     /// SIGHUP
     #[arg(long, value_name = "PATH")]
@@ -160,6 +168,10 @@ impl Args {
             addr: SocketAddr::new(self.bind, self.port),
             directory: self.directory.clone(),
             max_connections: self.max_connections.max(1),
+            max_connections_per_client: match self.max_connections_per_client {
+                0 => 0,
+                n => n.min(self.max_connections.max(1)),
+            },
             shutdown_grace: Duration::from_secs(self.shutdown_grace.min(MAX_TIMEOUT_SECS)),
             date: if self.no_date {
                 DateField::Omit
@@ -174,6 +186,7 @@ impl Args {
                 min_body_rate: self.min_body_rate,
                 max_search_results: self.max_search_results as usize,
                 search_time_limit: config::SEARCH_TIME_LIMIT,
+                min_send_rate: self.min_send_rate,
                 ..Limits::default()
             },
             policy,

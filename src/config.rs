@@ -14,6 +14,9 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// Connections served at once; the next one gets 503 and is closed.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; the next one
+    /// gets 503 and is closed. 0 is no limit.
+    pub max_connections_per_client: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Whether responses carry `Date` (RFC 9110 §6.6.1); off with `--no-date`.
@@ -49,10 +52,17 @@ pub struct Limits {
     pub max_search_results: usize,
     /// Longest a `?q=` search walks before it answers with what it found.
     pub search_time_limit: Duration,
+    /// Slowest average rate at which a client must take a response, in bytes per second,
+    /// after a grace of `io_timeout`: a response must be sent by
+    /// `start + io_timeout + sent / min_send_rate` (then the connection is closed). 0 is off.
+    pub min_send_rate: u64,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+/// Enough for a browser's 6 per host many times over and for a benchmark's 256 keep-alive
+/// connections; far below the global cap, so one address cannot take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -66,6 +76,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MIN_BODY_RATE: u64 = 1024;
 pub const MAX_SEARCH_RESULTS: usize = 1000;
 pub const SEARCH_TIME_LIMIT: Duration = Duration::from_secs(10);
+/// 1 KiB/s, as for bodies: a reader that stalls is cut off after 30 s, one that takes a byte
+/// at a time within minutes, however the kernel splits the writes.
+pub const MIN_SEND_RATE: u64 = 1024;
 /// The realm of the Basic challenge.
 pub const REALM: &str = "files";
 
@@ -83,6 +96,7 @@ impl Default for Limits {
             min_body_rate: MIN_BODY_RATE,
             max_search_results: MAX_SEARCH_RESULTS,
             search_time_limit: SEARCH_TIME_LIMIT,
+            min_send_rate: MIN_SEND_RATE,
         }
     }
 }

@@ -98,32 +98,65 @@ pub enum Expect {
     Continue,
 }
 
-/// The slow-body guard: the body must have arrived by `started + io_timeout + received / rate`
-/// (Apache's `mod_reqtimeout` `body=...,MinRate=...`), whatever the gaps between bytes.
+/// The slow-transfer guard: a request body must have arrived, or a response have been taken
+/// by the client, by `started + io_timeout + bytes / rate` (Apache's `mod_reqtimeout`
+/// `body=...,MinRate=...`), whatever the gaps between bytes. A transfer in many small pieces
+/// cannot restart the clock with each one.
 #[derive(Debug)]
 pub struct Pace {
     started: Instant,
     /// Bytes per second; 0 turns the guard off.
     min_rate: u64,
-    received: u64,
-    /// Both the grace before the rate applies and the longest wait for any one read.
+    /// Bytes moved so far.
+    bytes: u64,
+    /// Both the grace before the rate applies and the longest wait for any one read or write.
     io_timeout: Duration,
+    /// The error once the transfer is late.
+    late: &'static str,
 }
 
+const BODY_LATE: &str = "request body slower than the minimum body rate";
+const RESPONSE_LATE: &str = "response taken slower than the minimum send rate";
+
 impl Pace {
-    /// A guard for a body starting now, with the limits' rate and timeout.
+    /// A guard for a request body starting now, with the limits' body rate and timeout.
     pub fn new(limits: &Limits) -> Pace {
+        Pace::with_rate(limits.min_body_rate, limits.io_timeout, BODY_LATE)
+    }
+
+    /// A guard for a response starting now, with the limits' send rate and timeout.
+    pub fn for_response(limits: &Limits) -> Pace {
+        Pace::with_rate(limits.min_send_rate, limits.io_timeout, RESPONSE_LATE)
+    }
+
+    fn with_rate(min_rate: u64, io_timeout: Duration, late: &'static str) -> Pace {
         Pace {
             started: Instant::now(),
-            min_rate: limits.min_body_rate,
-            received: 0,
-            io_timeout: limits.io_timeout,
+            min_rate,
+            bytes: 0,
+            io_timeout,
+            late,
         }
     }
 
-    /// Before a socket read: fails with `TimedOut` once the body is late, and otherwise says
-    /// how long the read may wait (no longer than the time left).
-    fn wait(&self) -> io::Result<Duration> {
+    /// Counts `n` more bytes moved.
+    pub fn count(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+
+    /// The longest any one read or write may wait, whatever the rate.
+    pub fn io_timeout(&self) -> Duration {
+        self.io_timeout
+    }
+
+    /// Whether a minimum rate applies at all (0 turns it off).
+    pub fn has_rate(&self) -> bool {
+        self.min_rate > 0
+    }
+
+    /// Before a socket read or write: fails with `TimedOut` once the transfer is late, and
+    /// otherwise says how long it may wait (no longer than the time left).
+    pub fn wait(&self) -> io::Result<Duration> {
         self.wait_after(self.started.elapsed())
     }
 
@@ -133,13 +166,10 @@ impl Pace {
             return Ok(self.io_timeout);
         }
         let allowed = self.io_timeout
-            + Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
+            + Duration::from_millis(self.bytes.saturating_mul(1000) / self.min_rate);
         let left = allowed.saturating_sub(elapsed);
         if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request body slower than the minimum body rate",
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, self.late));
         }
         Ok(left.min(self.io_timeout).max(Duration::from_millis(1)))
     }
@@ -188,7 +218,7 @@ impl<T: Transport> Read for BodySource<'_, T> {
             if out.len() >= self.buf.data.len() {
                 self.before_socket_read()?;
                 let n = self.stream.read(out)?;
-                self.pace.received += n as u64;
+                self.pace.count(n);
                 return Ok(n);
             }
         }
@@ -205,7 +235,7 @@ impl<T: Transport> BufRead for BodySource<'_, T> {
         if self.buf.is_empty() {
             self.before_socket_read()?;
             let n = self.buf.fill_from(&mut self.stream, usize::MAX)?;
-            self.pace.received += n as u64;
+            self.pace.count(n);
         }
         Ok(self.buf.filled())
     }
@@ -495,9 +525,9 @@ mod tests {
             BodySource::new(&mut buf, &mut script, Expect::Nothing, Pace::new(&limits));
         let mut out = [0u8; 8];
         assert_eq!(source.read(&mut out).unwrap(), 5);
-        assert_eq!(source.pace.received, 0);
+        assert_eq!(source.pace.bytes, 0);
         assert_eq!(source.read(&mut out).unwrap(), 3);
-        assert_eq!(source.pace.received, 3);
+        assert_eq!(source.pace.bytes, 3);
     }
 
     #[test]
@@ -506,8 +536,9 @@ mod tests {
         let pace = |min_rate, received| Pace {
             started: Instant::now(),
             min_rate,
-            received,
+            bytes: received,
             io_timeout: ms(1000),
+            late: BODY_LATE,
         };
         // (min rate B/s, received, elapsed ms, the read's timeout or None for late)
         let cases: &[(u64, u64, u64, Option<u64>)] = &[

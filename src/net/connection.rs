@@ -14,19 +14,21 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 use rustls::ServerConnection;
+use socket2::SockRef;
 
 use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::http::body::{BodyFraming, decide_framing};
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{DateField, Persistence, Response, Sending, StatusCode};
+use crate::http::transfer::is_timeout;
 use crate::net::access_log::{Outcome, log_access};
 use crate::net::body_source::{
     BodyReader, BodySource, Expect, KEEP_BUF_BYTES, Pace, ReadBuf, discard,
 };
-use crate::net::head::{HeadReader, NoHead};
+use crate::net::head::{HeadReader, NoHead, Turn};
 use crate::net::shutdown::{Registration, ShutdownSignal};
-use crate::net::stream::{Stream, set_socket_read_timeout};
+use crate::net::stream::{Stream, peer_has_left, set_socket_read_timeout};
 use crate::net::tls::{self, HandshakeError, TlsFiles};
 use crate::security::access::Policy;
 use crate::security::auth::Accounts;
@@ -142,8 +144,9 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, ctx: &Context, bufs: &mut Buff
 impl Connection<'_> {
     /// Exchanges requests and responses until one of them ends the connection.
     fn run(&mut self) {
+        let mut turn = Turn::First;
         loop {
-            let head = match self.read_head() {
+            let head = match self.read_head(std::mem::replace(&mut turn, Turn::Later)) {
                 Ok(head) => head,
                 Err(NoHead::Quiet) => return,
                 Err(NoHead::Answer(status, reason)) => {
@@ -175,7 +178,7 @@ impl Connection<'_> {
     }
 
     /// The head step, with the parts of the connection it borrows.
-    fn read_head(&mut self) -> Result<RequestHead, NoHead> {
+    fn read_head(&mut self, turn: Turn) -> Result<RequestHead, NoHead> {
         HeadReader {
             registration: &self.registration,
             tls: self.tls.as_deref_mut(),
@@ -183,6 +186,7 @@ impl Connection<'_> {
             buf: &mut self.bufs.read,
             limits: &self.ctx.limits,
             shutdown: &self.ctx.shutdown,
+            turn,
         }
         .read_head()
     }
@@ -254,10 +258,14 @@ impl Connection<'_> {
         );
         let source = BodySource::new(&mut self.bufs.read, stream, expect, Pace::new(limits));
         let mut body = BodyReader::new(framing, source, limits);
+        let tcp = self.registration.stream();
+        let shutdown = &self.ctx.shutdown;
+        let client_gone = || shutdown.is_started() || peer_has_left(tcp);
         let guard = AccessInputs {
             policy: &self.ctx.policy,
             accounts: self.ctx.accounts.as_deref(),
             peer: self.peer_ip,
+            client_gone: &client_gone,
         };
         let response = router::route(head, &mut body, self.ctx.files.as_ref(), &guard, limits);
         if body.is_done() {
@@ -331,6 +339,7 @@ impl Connection<'_> {
             &mut self.read_timeout,
         );
         stream.scratch = Some(&mut self.bufs.tls_file);
+        stream.pace_sends(Pace::for_response(&self.ctx.limits));
         let result = response.write_to(
             &mut stream,
             &mut self.bufs.write,
@@ -338,6 +347,7 @@ impl Connection<'_> {
             persistence,
             self.ctx.date,
         );
+        stream.end_pace();
         if persistence == Persistence::Close {
             stream.close_notify();
         }
@@ -345,8 +355,14 @@ impl Connection<'_> {
     }
 
     /// A response that could not be written: the peer is gone, or our place in the stream is.
+    /// A client too slow to take it is reset rather than closed: a close would leave the
+    /// kernel sending it what is still buffered (megabytes) at its own slow pace, and the
+    /// client would see no end for minutes (nginx's `reset_timedout_connection`).
     fn write_failed(&self, status: u16, e: io::Error) -> Written {
         debug!("{}: write failed: {e}", self.peer);
+        if is_timeout(&e) {
+            let _ = SockRef::from(self.registration.stream()).set_linger(Some(Duration::ZERO));
+        }
         Written {
             persistence: Persistence::Close,
             outcome: Outcome { status, sent: 0 },

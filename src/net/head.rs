@@ -1,5 +1,8 @@
 //! Waiting for and reading a request head: quietly up to the idle timeout for its first byte
 //! (while a shutdown may close the connection), then up to the header timeout for the rest.
+//! A new connection's first request gets no idle allowance: a client that connects and says
+//! nothing has the header timeout, or a few silent sockets would hold connection slots for the
+//! whole idle timeout.
 //! The parser is `http/`'s; answering a refused head is `connection.rs`'s.
 
 use std::io;
@@ -42,6 +45,16 @@ pub struct HeadReader<'c, 'a> {
     pub buf: &'c mut ReadBuf,
     pub limits: &'c Limits,
     pub shutdown: &'c ShutdownSignal,
+    /// Which request of the connection this head is.
+    pub turn: Turn,
+}
+
+/// Whether a head is the connection's first: only later ones wait the idle timeout for their
+/// first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    First,
+    Later,
 }
 
 impl HeadReader<'_, '_> {
@@ -84,7 +97,10 @@ impl HeadReader<'_, '_> {
     /// Between requests: marks the connection idle, so that a shutdown may close it, and says
     /// how to wait for the next request's first byte.
     fn wait_between_requests(&mut self) -> Result<Awaited, NoHead> {
-        let idle_timeout = self.limits.idle_timeout;
+        let idle_timeout = match self.turn {
+            Turn::First => self.limits.header_timeout.min(self.limits.idle_timeout),
+            Turn::Later => self.limits.idle_timeout,
+        };
         loop {
             self.registration.set_idle(true);
             if self.shutdown.is_started() {
@@ -145,13 +161,23 @@ mod tests {
         client: impl FnOnce(&mut TcpStream),
         shutdown: &ShutdownSignal,
     ) -> (Result<RequestHead, NoHead>, Vec<u8>) {
+        read_turn(client, shutdown, Turn::Later, Duration::from_millis(300))
+    }
+
+    /// `read_one` for head `turn`, with this idle timeout.
+    fn read_turn(
+        client: impl FnOnce(&mut TcpStream),
+        shutdown: &ShutdownSignal,
+        turn: Turn,
+        idle_timeout: Duration,
+    ) -> (Result<RequestHead, NoHead>, Vec<u8>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         client(&mut peer);
         let limits = Limits {
             header_timeout: Duration::from_millis(300),
-            idle_timeout: Duration::from_millis(300),
+            idle_timeout,
             ..Limits::default()
         };
         let registration = shutdown.register(accepted);
@@ -164,6 +190,7 @@ mod tests {
             buf: &mut buf,
             limits: &limits,
             shutdown,
+            turn,
         }
         .read_head();
         (head, buf.filled().to_vec())
@@ -211,5 +238,22 @@ mod tests {
             &shutdown,
         );
         assert_eq!(head.unwrap_err(), NoHead::Quiet);
+    }
+
+    #[test]
+    fn a_new_connection_waits_the_header_timeout_for_its_first_byte_not_the_idle_one() {
+        let started = Instant::now();
+        let (head, _) = read_turn(
+            |_| {},
+            &ShutdownSignal::default(),
+            Turn::First,
+            Duration::from_secs(30),
+        );
+        assert_eq!(head.unwrap_err(), NoHead::Quiet);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -19,7 +19,9 @@ use socket2::{Domain, SockRef, Socket, Type};
 use crate::config::{Config, Limits};
 use crate::files::FileRoot;
 use crate::http::transfer::is_timeout;
+use crate::net::clients::ClientCounts;
 use crate::net::connection::{self, Buffers, Context};
+use crate::net::descriptors::{DescriptorCaps, FailureLog, backoff, is_exhaustion};
 use crate::net::shutdown::ShutdownSignal;
 use crate::net::tls::TlsFiles;
 use crate::security::auth::Accounts;
@@ -44,12 +46,18 @@ struct Shared {
     listener: TcpListener,
     ctx: Context,
     max_connections: usize,
+    /// Connections being served, by client.
+    clients: ClientCounts,
     shutdown_grace: Duration,
     /// Connections being served.
     active: AtomicUsize,
     /// Threads waiting in `accept()`, or about to. Never brought to 0 by a thread exiting:
     /// only by one that takes a connection, and that one starts the next waiter.
     idle: AtomicUsize,
+    /// Most threads waiting at once: each holds a descriptor (`descriptors.rs`).
+    max_idle: usize,
+    /// `accept()` failures, logged once per interval.
+    accept_failures: FailureLog,
     idle_thread_timeout: Duration,
     /// Set once the shutdown has started; `run` waits on it.
     stopping: (Mutex<bool>, Condvar),
@@ -143,13 +151,21 @@ pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
         tls: services.tls,
         date: config.date,
     };
+    let caps = DescriptorCaps::current();
+    let max_connections = config.max_connections.min(caps.max_connections);
+    if max_connections < config.max_connections {
+        info!("at most {max_connections} connections at once: the open-files limit allows no more");
+    }
     let shared = Shared {
         listener: socket.into(),
         ctx,
-        max_connections: config.max_connections,
+        max_connections,
+        clients: ClientCounts::new(config.max_connections_per_client),
         shutdown_grace: config.shutdown_grace,
         active: AtomicUsize::new(0),
         idle: AtomicUsize::new(0),
+        max_idle: caps.max_idle,
+        accept_failures: FailureLog::default(),
         idle_thread_timeout: IDLE_THREAD_TIMEOUT,
         stopping: (Mutex::new(false), Condvar::new()),
         #[cfg(test)]
@@ -237,10 +253,13 @@ impl Server {
     }
 }
 
-/// 503 for a connection over the cap (or one no thread could be started for), then close.
-fn refuse(mut stream: TcpStream) {
+/// Why a connection is refused before it is served.
+const TOO_MANY: &str = "too many connections, try again later\n";
+const TOO_MANY_FROM_CLIENT: &str = "too many connections from your address, try again later\n";
+
+/// 503 for a connection over a cap (or one no thread could be started for), then close.
+fn refuse(mut stream: TcpStream, body: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let body = "too many connections, try again later\n";
     let _ = write!(
         stream,
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -309,18 +328,20 @@ fn worker(shared: &Arc<Shared>, mut first: Option<Job>) {
             error!("{peer}: connection thread panicked; connection dropped");
             buffers = Buffers::default();
         }
+        shared.clients.leave(peer.ip());
         shared.active.fetch_sub(1, Ordering::SeqCst);
-        if shared.ctx.shutdown.is_started() {
+        if shared.ctx.shutdown.is_started() || !start_waiting_unless_enough(shared) {
             return;
         }
-        shared.idle.fetch_add(1, Ordering::SeqCst);
         idle_since = Instant::now();
     }
 }
 
 /// Accepts until this thread has a connection to serve (and so is no longer idle), or should
-/// exit (`None`: shutdown, or idle too long while others wait).
+/// exit (`None`: shutdown, idle too long while others wait, or descriptors ran out while
+/// others wait: one fewer thread in `accept()` is one more descriptor free).
 fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option<Job> {
+    let mut exhausted = 0;
     loop {
         let accepted = shared.listener.accept();
         if shared.ctx.shutdown.is_started() {
@@ -341,22 +362,42 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
                 }
                 continue;
             }
-            // a signal: try again
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // a signal, or a client that reset before we took it: try again
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning on the error
-                error!("accept failed: {e}");
-                thread::sleep(Duration::from_millis(10));
+                shared.accept_failures.failed(&e);
+                if is_exhaustion(&e) && stop_waiting_unless_last(shared) {
+                    return None;
+                }
+                // the last waiter backs off instead of spinning on the error
+                thread::sleep(backoff(exhausted));
+                exhausted += 1;
                 continue;
             }
         };
+        shared.accept_failures.succeeded();
+        exhausted = 0;
         if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             warn!(
                 "{peer}: refused, {} connections open",
                 shared.max_connections
             );
-            refuse(stream);
+            refuse(stream, TOO_MANY);
+            continue;
+        }
+        if !shared.clients.admit(peer.ip()) {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            // debug, not warn: one client's flood would otherwise flood the log
+            debug!("{peer}: refused, too many connections from this client");
+            refuse(stream, TOO_MANY_FROM_CLIENT);
             continue;
         }
         if stop_waiting_unless_last(shared) {
@@ -367,13 +408,25 @@ fn wait_for_connection(shared: &Arc<Shared>, idle_since: &mut Instant) -> Option
         if let Err((e, job)) = start_thread(shared, Some((stream, peer))) {
             // the connection no thread could be started for
             shared.active.fetch_sub(1, Ordering::SeqCst);
+            shared.clients.leave(peer.ip());
             error!("cannot start a connection thread: {e}");
             if let Some((stream, _)) = job {
-                refuse(stream);
+                refuse(stream, TOO_MANY);
             }
         }
         *idle_since = Instant::now();
     }
+}
+
+/// Counts this thread among the waiters again unless there are enough already (then it
+/// should exit). True if it was counted.
+fn start_waiting_unless_enough(shared: &Shared) -> bool {
+    shared
+        .idle
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < shared.max_idle).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 /// Takes this thread off the count of waiters unless it is the last one, which must go on
@@ -398,6 +451,7 @@ mod tests {
                 addr: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
                 directory: None,
                 max_connections: 100,
+                max_connections_per_client: 100,
                 shutdown_grace: Duration::from_secs(5),
                 date: crate::http::response::DateField::Omit,
                 limits: Limits {

@@ -10,15 +10,20 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-use rustix::net::SendFlags;
+use rustix::net::{RecvFlags, SendFlags};
 use rustls::ServerConnection;
 
 use crate::http::response;
 use crate::http::transfer::time_left;
+use crate::net::body_source::Pace;
 
 /// Size of the buffer a file passes through under TLS: four full TLS records.
 const TLS_FILE_CHUNK_BYTES: usize = 64 * 1024;
+/// The send pace lowers a socket's write timeout only when it would otherwise overshoot the
+/// pace's deadline by more than this: one syscall per response saved, the bound a hair looser.
+const PACE_SLACK: Duration = Duration::from_millis(250);
 
 /// A borrowed view of one connection's transport.
 pub struct Stream<'a> {
@@ -33,6 +38,14 @@ pub struct Stream<'a> {
     deadline: Option<Instant>,
     /// The socket's timeout was just set to the time left before `deadline`.
     timeout_fresh: bool,
+    /// While a response is sent: the minimum send rate it is held to (`pace_sends`).
+    send_pace: Option<SendPace>,
+}
+
+/// A response's minimum send rate, and the socket's write timeout as last set for it.
+struct SendPace {
+    pace: Pace,
+    write_timeout: Duration,
 }
 
 impl<'a> Stream<'a> {
@@ -49,6 +62,48 @@ impl<'a> Stream<'a> {
             read_timeout,
             deadline: None,
             timeout_fresh: false,
+            send_pace: None,
+        }
+    }
+
+    /// Holds the writes from now on to `pace`: each partial write or `sendfile` shortens the
+    /// socket's write timeout to what the rate leaves, instead of waiting a whole timeout
+    /// again. The socket's write timeout must be the pace's io timeout now; `end_pace` puts
+    /// it back.
+    pub fn pace_sends(&mut self, pace: Pace) {
+        let write_timeout = pace.io_timeout();
+        self.send_pace = Some(SendPace {
+            pace,
+            write_timeout,
+        });
+    }
+
+    /// Ends `pace_sends`, giving the socket back its io timeout if the pace had lowered it.
+    pub fn end_pace(&mut self) {
+        if let Some(paced) = self.send_pace.take()
+            && paced.write_timeout != paced.pace.io_timeout()
+        {
+            let _ = self.tcp.set_write_timeout(Some(paced.pace.io_timeout()));
+        }
+    }
+
+    /// Before a write: fails once the response is late, else sets the write timeout to what
+    /// is left (no syscall while it is the whole io timeout).
+    fn before_write(&mut self) -> io::Result<()> {
+        let Some(paced) = self.send_pace.as_mut() else {
+            return Ok(());
+        };
+        let wait = paced.pace.wait()?;
+        if wait > paced.write_timeout || paced.write_timeout > wait + PACE_SLACK {
+            self.tcp.set_write_timeout(Some(wait))?;
+            paced.write_timeout = wait;
+        }
+        Ok(())
+    }
+
+    fn sent(&mut self, n: usize) {
+        if let Some(paced) = self.send_pace.as_mut() {
+            paced.pace.count(n);
         }
     }
 
@@ -77,6 +132,19 @@ impl<'a> Stream<'a> {
                 }
             }
         }
+    }
+}
+
+/// Whether the peer has closed or reset the connection, asked without waiting and without
+/// taking any byte. A client that only half-closed after its request counts as gone too: few
+/// do, and work done for it (a whole file's digest) would otherwise go on for nobody (nginx
+/// takes an end of input as the client's abort too).
+pub fn peer_has_left(tcp: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match rustix::net::recv(tcp, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+        Ok((0, _)) => true,
+        Ok(_) | Err(Errno::AGAIN | Errno::INTR) => false,
+        Err(_) => true,
     }
 }
 
@@ -157,11 +225,14 @@ impl Write for DeadlineSocket<'_> {
 
 impl Write for Stream<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.before_write()?;
         let mut tcp = self.tcp;
-        match self.tls.as_deref_mut() {
+        let n = match self.tls.as_deref_mut() {
             None => tcp.write(data),
             Some(tls) => rustls::Stream::new(tls, &mut tcp).write(data),
-        }
+        }?;
+        self.sent(n);
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -176,7 +247,7 @@ impl Write for Stream<'_> {
 impl response::Sink for Stream<'_> {
     fn send_file(&mut self, head: &[u8], file: &File, start: u64, len: u64) -> io::Result<u64> {
         if self.tls.is_none() {
-            return send_file_plain(self.tcp, head, file, start, len);
+            return self.send_file_plain(head, file, start, len);
         }
         self.write_all(head)?;
         let mut scratch = self.scratch.take();
@@ -208,39 +279,83 @@ impl response::Sink for Stream<'_> {
     }
 }
 
-/// Files go to the socket with `sendfile(2)`: no copy through user space. (std's `io::copy`
-/// from a `File` to a `TcpStream` does not do this here; strace shows 8 KiB read/write pairs.)
-/// The head goes first with `MSG_MORE`, so that head and the start of the file share packets.
-fn send_file_plain(
-    tcp: &TcpStream,
-    mut head: &[u8],
-    file: &File,
-    start: u64,
-    len: u64,
-) -> io::Result<u64> {
-    let more = if len > 0 {
-        SendFlags::MORE
-    } else {
-        SendFlags::empty()
-    };
-    while !head.is_empty() {
-        match rustix::net::send(tcp, head, SendFlags::NOSIGNAL | more) {
-            Ok(n) => head = &head[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+impl Stream<'_> {
+    /// Files go to the socket with `sendfile(2)`: no copy through user space. (std's
+    /// `io::copy` from a `File` to a `TcpStream` does not do this here; strace shows 8 KiB
+    /// read/write pairs.) The head goes first with `MSG_MORE`, so that head and the start of
+    /// the file share packets. Each call is held to the send pace.
+    fn send_file_plain(
+        &mut self,
+        mut head: &[u8],
+        file: &File,
+        start: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        let more = if len > 0 {
+            SendFlags::MORE
+        } else {
+            SendFlags::empty()
+        };
+        while !head.is_empty() {
+            self.before_write()?;
+            match rustix::net::send(self.tcp, head, SendFlags::NOSIGNAL | more) {
+                Ok(n) => {
+                    head = &head[n..];
+                    self.sent(n);
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut offset = start;
+        if self.send_pace.as_ref().is_some_and(|p| p.pace.has_rate()) {
+            self.tcp.set_nonblocking(true)?;
+            let sent = self.sendfile_from(file, &mut offset, start + len);
+            let restored = self.tcp.set_nonblocking(false);
+            return sent.and(restored).map(|()| len);
+        }
+        self.sendfile_from(file, &mut offset, start + len)?;
+        Ok(len)
+    }
+
+    /// `sendfile` from `offset` to `end`. On a non-blocking socket each wait for room is a
+    /// `poll` bounded by the send pace: a blocking `sendfile` goes on for as long as a slow
+    /// reader keeps taking a little (the kernel restarts the socket's timeout for each piece
+    /// it moves inside one call), so only this bounds a whole response.
+    fn sendfile_from(&mut self, file: &File, offset: &mut u64, end: u64) -> io::Result<()> {
+        while *offset < end {
+            // at most 1 GiB per call; the kernel moves `offset` on
+            let count = usize::try_from((end - *offset).min(1 << 30)).expect("fits in usize");
+            match rustix::fs::sendfile(self.tcp, file, Some(&mut *offset), count) {
+                Ok(0) => return Err(response::file_shrank()),
+                Ok(n) => self.sent(n),
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => self.wait_for_room()?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the socket takes more, for as long as the send pace allows.
+    fn wait_for_room(&mut self) -> io::Result<()> {
+        let wait = match &self.send_pace {
+            Some(paced) => paced.pace.wait()?,
+            None => return Err(io::ErrorKind::WouldBlock.into()),
+        };
+        let timeout = Timespec {
+            tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(self.tcp, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took nothing for too long",
+            )),
+            // an error or hang-up shows in the next sendfile
+            Ok(_) | Err(Errno::INTR) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
-    let mut offset = start;
-    let end = start + len;
-    while offset < end {
-        // at most 1 GiB per call; the kernel moves `offset` on
-        let count = usize::try_from((end - offset).min(1 << 30)).expect("fits in usize");
-        match rustix::fs::sendfile(tcp, file, Some(&mut offset), count) {
-            Ok(0) => return Err(response::file_shrank()),
-            Ok(_) => {}
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(len)
 }

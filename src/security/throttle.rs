@@ -185,8 +185,9 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// IPv4 addresses count one by one; IPv6 clients usually own a whole /64.
-fn throttle_key(peer: IpAddr) -> IpAddr {
+/// The client an address belongs to, for per-client limits: IPv4 addresses count one by one;
+/// IPv6 clients usually own a whole /64.
+pub fn throttle_key(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

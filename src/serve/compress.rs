@@ -11,6 +11,26 @@ use flate2::Compression;
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, Response};
 use crate::http::syntax::{elements, weighted};
+use crate::serve::slots::{Slot, heavy_work};
+
+/// Files at least this large are gzipped on the fly only in a heavy-work slot (`slots.rs`):
+/// a 1 GiB text file is a minute of CPU for one request.
+pub const LARGE_FILE_BYTES: u64 = 1 << 20;
+
+/// Every heavy-work slot is busy.
+#[derive(Debug)]
+pub struct AllBusy;
+
+/// Whether a file of `len` bytes may be gzipped on the fly now: a small one always (no slot
+/// needed); a large one with a slot, which the returned guard holds until it is dropped with
+/// the body. `Err` when none is free: the caller sends the identity, which costs no CPU,
+/// rather than refusing.
+pub fn gzip_admission(len: u64) -> Result<Option<Slot<'static>>, AllBusy> {
+    if len < LARGE_FILE_BYTES {
+        return Ok(None);
+    }
+    heavy_work().try_take().map(Some).ok_or(AllBusy)
+}
 
 /// Chooses the representation of a response the router marked `compressible`: gzip when the
 /// client accepts it (RFC 9110 §12.5.3) and the body is in memory, and in any case

@@ -26,7 +26,7 @@ use crate::serve::compress::{self, GzipStream};
 use crate::serve::conditional::{
     Precondition, Validators, check_preconditions, none_match_names, precondition_failed,
 };
-use crate::serve::digest::{content_digest, sha256_of, wants_sha256};
+use crate::serve::digest;
 use crate::serve::errors::file_error;
 use crate::serve::folder;
 use crate::serve::listing::{self, Listing};
@@ -34,6 +34,7 @@ use crate::serve::mime;
 use crate::serve::query::{self, FolderAction};
 use crate::serve::range::{self, RangeRequest};
 use crate::serve::search::{self, SearchLimits};
+use crate::serve::slots::Slot;
 
 /// The policy of served HTML, SVG and XML documents.
 const UPLOADED_PAGE_POLICY: &str =
@@ -45,14 +46,17 @@ const GZIP_MIN_BYTES: u64 = 1024;
 
 /// `GET`/`HEAD /files/{name}`: the file, a byte range of it, a 304, or a directory listing.
 /// `may_write` says whether a listing page offers uploads and deletes.
+/// `client_gone` says whether the client has left (or the server is stopping), for work that
+/// takes long before the first byte is sent (a whole file's digest).
 pub fn get_file(
     root: &FileRoot,
     encoded: &str,
     head: &RequestHead,
     may_write: bool,
     search: SearchLimits,
+    client_gone: &dyn Fn() -> bool,
 ) -> Response {
-    download(root, encoded, head, may_write, search).unwrap_or_else(file_error)
+    download(root, encoded, head, may_write, search, client_gone).unwrap_or_else(file_error)
 }
 
 fn download(
@@ -61,6 +65,7 @@ fn download(
     head: &RequestHead,
     may_write: bool,
     search: SearchLimits,
+    client_gone: &dyn Fn() -> bool,
 ) -> Result<Response, FileError> {
     // 1. resolve
     let name = resolve_name(encoded)?;
@@ -102,7 +107,18 @@ fn download(
         RangeRequest::Unsatisfiable => return Ok(unsatisfiable(chosen.len)),
     };
     // 6. digest
-    let response = with_digest(response, head, &chosen.file, start, len)?;
+    let etag = &chosen.validators.etag;
+    let response = match digest::attach(
+        response,
+        head,
+        etag,
+        &chosen.file,
+        (start, len),
+        client_gone,
+    ) {
+        Ok(response) => response,
+        Err(answer) => return Ok(answer),
+    };
     // 7. body
     Ok(with_file(response, chosen.file, start, len))
 }
@@ -168,6 +184,8 @@ struct Representation {
     content_type: Cow<'static, str>,
     coding: Coding,
     validators: Validators,
+    /// The heavy-work slot a large file gzipped on the fly holds while it is sent.
+    gzip_slot: Option<Slot<'static>>,
 }
 
 /// Step 3: picks the representation. A range is always served from the identity: its offsets
@@ -190,8 +208,12 @@ fn represent(
         if mime::is_compressible(&content_type)
             && meta.len() >= GZIP_MIN_BYTES
             && head.version == Version::Http11
+            // all slots busy: the identity
+            && let Ok(gzip_slot) = compress::gzip_admission(meta.len())
         {
-            return Representation::new(file, &meta, content_type, Coding::GzipOnTheFly);
+            let mut chosen = Representation::new(file, &meta, content_type, Coding::GzipOnTheFly);
+            chosen.gzip_slot = gzip_slot;
+            return chosen;
         }
     }
     Representation::new(file, &meta, content_type, Coding::Identity)
@@ -227,6 +249,7 @@ impl Representation {
             content_type,
             coding,
             validators: Validators::tagged(meta, coding.etag_suffix()),
+            gzip_slot: None,
         }
     }
 
@@ -283,6 +306,7 @@ impl Representation {
             source: Box::new(GzipFile {
                 file: self.file,
                 len: self.len,
+                _slot: self.gzip_slot,
             }),
         };
         response
@@ -293,23 +317,6 @@ impl Representation {
 fn unsatisfiable(len: u64) -> Response {
     Response::error(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable")
         .header("Content-Range", format!("bytes */{len}"))
-}
-
-/// Step 6: the RFC 9530 digest of the `len` bytes from `start` that the body will carry, when
-/// `Want-Content-Digest` asks for it. RFC 9110 §9.3.2: HEAD gets the fields GET would, so
-/// the digest too (of what GET sends).
-fn with_digest(
-    response: Response,
-    head: &RequestHead,
-    file: &File,
-    start: u64,
-    len: u64,
-) -> Result<Response, FileError> {
-    if !wants_sha256(head.headers.get_all("want-content-digest")) {
-        return Ok(response);
-    }
-    let digest = sha256_of(file, start, len).map_err(FileError::Io)?;
-    Ok(response.header("Content-Digest", content_digest(&digest)))
 }
 
 /// Step 7: `len` bytes of the file from `start`, sent by `sendfile` where the stream allows.
@@ -324,6 +331,8 @@ struct GzipFile {
     /// The length the file had when opened: a file that grows is cut there, one that
     /// shrinks ends the response early (the chunked body then lacks its last chunk).
     len: u64,
+    /// Held until the body is sent (or dropped unsent).
+    _slot: Option<Slot<'static>>,
 }
 
 impl BodyStream for GzipFile {

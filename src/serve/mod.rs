@@ -9,6 +9,7 @@
 //!   ranges, RFC 9530 digests.
 //! - `listing/`: directory listings as text, JSON or an HTML page.
 //! - `compress`, `mime`: content coding, media types.
+//! - `slots`: the bound on CPU-heavy work per request (whole-file digests, gzip of large files).
 //! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
 //! - `webdav/`: WebDAV's If header, lock table, XML bodies and 207 writer (not yet routed).
 //! - `archive/`: streamed tar and zip writers; `folder`: a folder (or a selection) as one
@@ -31,6 +32,7 @@ pub mod resumable;
 pub mod router;
 mod routes;
 mod search;
+mod slots;
 pub mod webdav;
 
 use crate::http::request::Method;

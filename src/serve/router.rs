@@ -24,6 +24,9 @@ pub struct AccessInputs<'a> {
     pub policy: &'a Policy,
     pub accounts: Option<&'a Accounts>,
     pub peer: IpAddr,
+    /// Whether the client has left or the server is stopping: long work for this request
+    /// (a whole file's digest) may stop.
+    pub client_gone: &'a dyn Fn() -> bool,
 }
 
 /// Answers one request. `body` yields exactly the request's body (empty when it has none);
@@ -68,7 +71,14 @@ pub fn route(
                         max_results: limits.max_search_results,
                         time_limit: limits.search_time_limit,
                     };
-                    get::get_file(root, name, head, grant.may_write, search)
+                    get::get_file(
+                        root,
+                        name,
+                        head,
+                        grant.may_write,
+                        search,
+                        inputs.client_gone,
+                    )
                 }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),
@@ -101,6 +111,7 @@ mod tests {
             },
             accounts: None,
             peer: IpAddr::from([127, 0, 0, 1]),
+            client_gone: &|| false,
         };
         let response = route(
             &head,

@@ -4,6 +4,7 @@
 mod differential;
 mod files;
 mod folders;
+mod limits;
 mod listing;
 mod protocol;
 mod routes;

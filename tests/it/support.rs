@@ -42,7 +42,31 @@ impl TestServer {
     }
 
     fn logging(dir: tempfile::TempDir, filter: &str, args: &[&str]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        TestServer::wrapped(dir, filter, &[], args)
+    }
+
+    /// As `with_args`, run through `wrapper`, a command that execs the server (`prlimit ...`).
+    pub fn under(wrapper: &[&str], args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::wrapped(dir, "debug", wrapper, args)
+    }
+
+    fn wrapped(
+        dir: tempfile::TempDir,
+        filter: &str,
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> TestServer {
+        let bin = env!("CARGO_BIN_EXE_http-server");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(bin);
+                command
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .args(["--port", "0", "--directory"])
             .arg(dir.path())
             .args(args)
