@@ -3,6 +3,7 @@
 
 mod differential;
 mod files;
+mod hardening;
 mod listing;
 mod protocol;
 mod routes;

