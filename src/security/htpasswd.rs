@@ -73,6 +73,11 @@ impl StoredHash {
         }
     }
 
+    /// Whether checking `other` costs what checking this does: the same scheme and parameters.
+    pub(super) fn costs_as_much(&self, other: &StoredHash) -> bool {
+        self.cost() == other.cost()
+    }
+
     /// Whether `password` matches; a malformed hash or an over-long password is no match.
     pub(super) fn verify(&self, password: &str) -> bool {
         match self {
