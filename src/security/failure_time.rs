@@ -55,14 +55,14 @@ mod tests {
         assert_eq!(time.remaining(150 * MS), Duration::ZERO);
         // a slower check raises it at once
         time.observe(160 * MS);
-        assert_eq!(time.remaining(0 * MS), 160 * MS);
+        assert_eq!(time.remaining(Duration::ZERO), 160 * MS);
         // faster ones lower it slowly: a sixteenth of the difference each
-        time.observe(0 * MS);
-        assert_eq!(time.remaining(0 * MS), 150 * MS);
+        time.observe(Duration::ZERO);
+        assert_eq!(time.remaining(Duration::ZERO), 150 * MS);
         for _ in 0..200 {
             time.observe(80 * MS);
         }
-        let settled = time.remaining(0 * MS);
+        let settled = time.remaining(Duration::ZERO);
         assert!(settled >= 80 * MS && settled < 81 * MS, "{settled:?}");
     }
 }
