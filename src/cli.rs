@@ -65,6 +65,10 @@ pub struct Args {
     /// Host; repeatable
     #[arg(long, value_name = "NAME")]
     allowed_host: Vec<String>,
+    /// Let pages of other sites embed files and listings (<script>, <img>, <video>); by default
+    /// browsers refuse them (Cross-Origin-Resource-Policy: same-origin)
+    #[arg(long)]
+    allow_embedding: bool,
     /// PEM certificate chain: serve HTTPS (with --tls-key); reloaded on SIGHUP
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -136,6 +140,7 @@ impl Args {
             read_only: self.read_only,
             allow_anonymous_writes: self.allow_anonymous_writes,
             allowed_hosts,
+            allow_embedding: self.allow_embedding,
             realm: config::REALM.into(),
             hints: config::Hints {
                 unknown_host: "see --allowed-host".into(),

@@ -103,6 +103,9 @@ pub struct Policy {
     pub allow_anonymous_writes: bool,
     /// Extra names accepted in `Host` on a loopback bind (`--allowed-host`), lower case.
     pub allowed_hosts: Vec<String>,
+    /// Pages of other sites may embed files and listings (`--allow-embedding`): their
+    /// `Cross-Origin-Resource-Policy` says `cross-origin` instead of `same-origin`.
+    pub allow_embedding: bool,
     /// The realm named in the Basic challenge.
     pub realm: String,
     /// What a refused client (or its operator) can do about it, in the binary's words.

@@ -109,6 +109,18 @@ pub fn decide(
     Ok(Grant { user, may_write })
 }
 
+/// The `Cross-Origin-Resource-Policy` of files and listings. `same-origin` by default: a page
+/// of another site could otherwise run a served `.js` file as its own script, or tell from
+/// an `<img>`'s load or error which files exist; only an operator who means the files to be
+/// embedded elsewhere relaxes it.
+pub fn resource_policy(policy: &Policy) -> &'static str {
+    if policy.allow_embedding {
+        "cross-origin"
+    } else {
+        "same-origin"
+    }
+}
+
 /// Whether a client (authenticated or not) may write under this policy, cross-site checks
 /// aside: what the listing page needs to know to offer uploads.
 pub fn may_write(policy: &Policy, authenticated: bool) -> bool {

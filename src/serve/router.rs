@@ -61,7 +61,10 @@ pub fn route(
                 (None, _) => errors::no_directory(&inputs.policy.hints),
                 (Some(root), _) if retrieval => {
                     // the listing page offers uploads and deletes only to a client that may make them
-                    get::get_file(root, name, head, grant.may_write)
+                    get::get_file(root, name, head, grant.may_write).header(
+                        "Cross-Origin-Resource-Policy",
+                        access::resource_policy(inputs.policy),
+                    )
                 }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),

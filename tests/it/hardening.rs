@@ -37,3 +37,28 @@ fn issue_15_a_bcrypt_cost_outside_4_to_31_stops_start_up_naming_user_and_line() 
         assert!(stderr.contains(&want), "{stderr}");
     }
 }
+
+#[test]
+fn issue_15_files_and_listings_are_same_origin_resources_unless_embedding_is_allowed() {
+    for (args, want) in [
+        (&[][..], "same-origin"),
+        (&["--allow-embedding"][..], "cross-origin"),
+    ] {
+        let server = TestServer::with_args(args);
+        std::fs::write(server.path("app.js"), "alert(1)").unwrap();
+        for path in ["/files/app.js", "/files/", "/files/missing.js"] {
+            let response = server.exchange(&get(path));
+            assert_eq!(
+                response.header("cross-origin-resource-policy"),
+                Some(want),
+                "{args:?} {path}: {}",
+                response.status
+            );
+        }
+        // the exercise's routes are as they were
+        for path in ["/", "/echo/x", "/user-agent"] {
+            let response = server.exchange(&get(path));
+            assert_eq!(response.header("cross-origin-resource-policy"), None);
+        }
+    }
+}
