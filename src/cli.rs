@@ -61,8 +61,8 @@ pub struct Args {
     /// Let anonymous clients write on a non-loopback address (loopback binds always do)
     #[arg(long, conflicts_with = "auth_file")]
     allow_anonymous_writes: bool,
-    /// A name (besides localhost and the bind address) clients of a loopback bind may use in
-    /// Host; repeatable
+    /// A name (besides the bind address, and localhost on a loopback or wildcard bind) clients
+    /// may use in Host; repeatable
     #[arg(long, value_name = "NAME")]
     allowed_host: Vec<String>,
     /// Let pages of other sites embed files and listings (<script>, <img>, <video>); by default

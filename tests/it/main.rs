@@ -6,6 +6,7 @@ mod files;
 mod hardening;
 mod listing;
 mod protocol;
+mod rebinding;
 mod routes;
 mod security;
 mod support;
