@@ -62,3 +62,45 @@ fn issue_15_files_and_listings_are_same_origin_resources_unless_embedding_is_all
         }
     }
 }
+
+#[test]
+fn issue_15_names_with_line_breaks_beyond_ascii_are_refused() {
+    let server = TestServer::start();
+    for name in [
+        "a%C2%85b",    // NEL
+        "a%E2%80%A8b", // LINE SEPARATOR
+        "a%E2%80%A9b", // PARAGRAPH SEPARATOR
+        "a%C2%80b",    // another C1 control
+        "a%0Bb",       // vertical tab
+        "sub%C2%85/x", // in a directory segment too
+    ] {
+        for method in ["PUT", "DELETE", "GET"] {
+            let raw = format!(
+                "{method} /files/{name} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n\r\nx"
+            );
+            let response = server.exchange(raw.as_bytes());
+            assert_eq!(response.status, 400, "{method} {name}");
+            assert_eq!(response.header("content-type"), Some("text/plain"));
+        }
+    }
+    assert_eq!(std::fs::read_dir(server.dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn issue_15_a_right_to_left_override_cannot_spoof_an_extension_in_the_page() {
+    let server = TestServer::start();
+    let raw = "PUT /files/photo%E2%80%AEgpj.exe HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n\r\nx";
+    assert_eq!(server.exchange(raw.as_bytes()).status, 201);
+    let page =
+        server.exchange(b"GET /files/ HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n");
+    let html = page.text();
+    assert_eq!(page.status, 200);
+    assert!(
+        html.contains(
+            "data-name=\"photo\u{202e}gpj.exe\"><bdi><bdi>photo<span class=\"bidi\">U+202E</span>gpj</bdi><bdi>.exe</bdi></bdi></a>"
+        ),
+        "{html}"
+    );
+    // the override itself is only in the attribute the script reads, never in shown text
+    assert_eq!(html.matches('\u{202e}').count(), 1, "{html}");
+}

@@ -12,8 +12,16 @@
   const progress = document.getElementById("progress");
   // the names this page lists: an upload under one of them replaces a file, so it asks first
   const listed = new Set(
-    Array.from(document.querySelectorAll("tbody tr:not(.parent) td.name a"), (a) => a.textContent),
+    Array.from(document.querySelectorAll("tbody tr:not(.parent) td.name a"), (a) => a.dataset.name),
   );
+
+  // A name for a dialog or a label: bidi controls shown as their code points, as the server
+  // shows them in the page, so that no name reads backwards ("photo\u202Egpj.exe").
+  function shown(name) {
+    return name.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) =>
+      "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]",
+    );
+  }
 
   // One PUT per file, relative to this directory's URL (it ends in "/"). XMLHttpRequest
   // rather than fetch: only it reports upload progress.
@@ -21,7 +29,7 @@
     const item = document.createElement("li");
     const label = document.createElement("span");
     const bar = document.createElement("progress");
-    label.textContent = file.name;
+    label.textContent = shown(file.name);
     bar.max = file.size || 1;
     bar.value = 0;
     item.append(bar, label);
@@ -45,12 +53,12 @@
         if (ok) {
           bar.value = bar.max;
         }
-        label.textContent = file.name + (ok ? " — uploaded" : " — " + request.status + " " + request.responseText.trim());
+        label.textContent = shown(file.name) + (ok ? " — uploaded" : " — " + request.status + " " + request.responseText.trim());
         resolve(ok);
       });
       request.addEventListener("error", () => {
         item.className = "failed";
-        label.textContent = file.name + " — network error";
+        label.textContent = shown(file.name) + " — network error";
         resolve(false);
       });
       request.send(file);
@@ -62,7 +70,7 @@
     let sent = 0;
     for (const file of files) {
       const replace = listed.has(file.name);
-      if (replace && !confirm("Replace " + file.name + "?")) {
+      if (replace && !confirm("Replace " + shown(file.name) + "?")) {
         continue;
       }
       allOk = (await send(file, replace)) && allOk;
@@ -110,7 +118,7 @@
     if (!link || row.classList.contains("parent") || row.classList.contains("dir")) {
       continue;
     }
-    const name = link.textContent;
+    const name = shown(link.dataset.name);
     const href = link.getAttribute("href");
     const button = document.createElement("button");
     button.type = "button";
