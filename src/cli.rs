@@ -72,10 +72,14 @@ pub struct Args {
     /// Let anonymous clients write on a non-loopback address (loopback binds always do)
     #[arg(long, conflicts_with = "auth_file")]
     allow_anonymous_writes: bool,
-    /// A name (besides localhost and the bind address) clients of a loopback bind may use in
-    /// Host; repeatable
+    /// A name (besides the bind address, and localhost on a loopback or wildcard bind) clients
+    /// may use in Host; repeatable
     #[arg(long, value_name = "NAME")]
     allowed_host: Vec<String>,
+    /// Let pages of other sites embed files and listings (<script>, <img>, <video>); by default
+    /// browsers refuse them (Cross-Origin-Resource-Policy: same-origin)
+    #[arg(long)]
+    allow_embedding: bool,
     /// PEM certificate chain: serve HTTPS (with --tls-key); reloaded on SIGHUP
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -147,6 +151,7 @@ impl Args {
             read_only: self.read_only,
             allow_anonymous_writes: self.allow_anonymous_writes,
             allowed_hosts,
+            allow_embedding: self.allow_embedding,
             realm: config::REALM.into(),
             hints: config::Hints {
                 unknown_host: "see --allowed-host".into(),

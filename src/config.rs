@@ -112,8 +112,8 @@ pub enum DateField {
 /// The access rules in force, fixed at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// The address the server listens on; a loopback one enables the rebinding check and
-    /// anonymous writes.
+    /// The address the server listens on: the names the rebinding check accepts depend on
+    /// it, and a loopback one enables anonymous writes.
     pub bind: Option<IpAddr>,
     /// Accounts exist (`--auth-file`): writes need a user.
     pub accounts: bool,
@@ -123,8 +123,11 @@ pub struct Policy {
     pub read_only: bool,
     /// Anonymous writes on a non-loopback bind (`--allow-anonymous-writes`).
     pub allow_anonymous_writes: bool,
-    /// Extra names accepted in `Host` on a loopback bind (`--allowed-host`), lower case.
+    /// Extra names accepted in `Host` on any bind (`--allowed-host`), lower case.
     pub allowed_hosts: Vec<String>,
+    /// Pages of other sites may embed files and listings (`--allow-embedding`): their
+    /// `Cross-Origin-Resource-Policy` says `cross-origin` instead of `same-origin`.
+    pub allow_embedding: bool,
     /// The realm named in the Basic challenge.
     pub realm: String,
     /// What a refused client (or its operator) can do about it, in the binary's words.

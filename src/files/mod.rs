@@ -19,6 +19,6 @@ mod root;
 mod write;
 
 pub use error::FileError;
-pub use name::{FileName, percent_decode, resolve_name};
+pub use name::{FileName, breaks_lines, percent_decode, resolve_name};
 pub use root::{DirEntry, FileRoot};
 pub use write::{TEMP_PREFIX, remove_unfinished_uploads};

@@ -24,6 +24,15 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     well_formed.then(|| percent_encoding::percent_decode(bytes).collect())
 }
 
+/// Whether `c` may not be part of a name: a control character (C0, DEL and C1, NEL U+0085
+/// among them) or a Unicode line or paragraph separator (U+2028, U+2029). Each ends a line
+/// somewhere (a terminal, a log, an editor, a JSON-in-JS reader), and a name that splits the
+/// one-name-per-line listing forges entries in it. These are every character of the line
+/// break classes BK, CR, LF and NL (UAX #14), and no name a person types needs one.
+pub fn breaks_lines(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 /// A name under the root, checked to be made of normal segments only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
@@ -35,9 +44,9 @@ pub struct FileName {
 }
 
 /// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
-/// empty, `.` or `..`, and no backslash or control character (NUL included) anywhere. Decoding
-/// first means `%2e%2e%2f` is judged as the `../` it stands for (darkhttpd's `urldecode` then
-/// `make_safe_url`). A segment starting with `TEMP_PREFIX` is `Reserved`. An encoded `/`
+/// empty, `.` or `..`, and no backslash, control character (NUL and C1 included) or line
+/// separator (`breaks_lines`) anywhere. Decoding first means `%2e%2e%2f` is judged as the
+/// `../` it stands for (darkhttpd's `urldecode` then `make_safe_url`). A segment starting with `TEMP_PREFIX` is `Reserved`. An encoded `/`
 /// (`%2F`) is refused: `sub%2F` would list `sub` at a URL whose relative links resolve one
 /// level up, so the listing's links, uploads and deletes would aim at the parent.
 pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
@@ -66,11 +75,10 @@ pub fn resolve_name(encoded: &str) -> Result<FileName, FileError> {
         };
     }
     for segment in body.split('/') {
-        // a control character (a newline above all) would break the one-name-per-line listing
         if segment.is_empty()
             || segment == "."
             || segment == ".."
-            || segment.contains(|c: char| c == '\\' || c.is_ascii_control())
+            || segment.contains(|c: char| c == '\\' || breaks_lines(c))
         {
             return Err(FileError::BadName);
         }
@@ -110,6 +118,10 @@ mod tests {
         ok("", "", true);
         ok("sub/", "sub", true);
         ok("..a", "..a", false);
+        // bidi controls are allowed (the page isolates them); other separators are not lines
+        ok("a%E2%80%AEtxt.exe", "a\u{202e}txt.exe", false);
+        ok("a%C2%A0b", "a\u{a0}b", false);
+        ok("a%E2%80%8Bb", "a\u{200b}b", false);
         for bad in [
             "../x",
             "..%2fx",
@@ -140,6 +152,13 @@ mod tests {
             "a%0d",
             "%7f",
             "a%09b",
+            // C1 controls and Unicode's line and paragraph separators end lines too
+            "a%C2%85b",
+            "a%C2%80",
+            "%C2%9F",
+            "a%E2%80%A8b",
+            "a%E2%80%A9b",
+            "sub%E2%80%A8/x",
         ] {
             assert!(
                 matches!(resolve_name(bad), Err(FileError::BadName)),

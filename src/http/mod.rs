@@ -1,6 +1,6 @@
 //! The protocol, bytes in and out, one job per file in the order a request meets them: the
-//! request head as data (`request`), its parser (`parse`), the shared token, list and q-value
-//! grammar (`syntax`), body framing decided once (`framing`) and the body readers it picks
+//! request head as data (`request`), its parser (`parse`), the `Host` grammar (`host`), the
+//! shared token, list and q-value grammar (`syntax`), body framing decided once (`framing`) and the body readers it picks
 //! (`decode`); then status codes (`status`), responses (`response`) and their encoder
 //! (`encode`); HTTP dates (`date`); the bounded copy and timeout helpers (`transfer`).
 //! Nothing here knows of files, accounts or sockets.
@@ -9,6 +9,7 @@ pub mod date;
 pub mod decode;
 pub mod encode;
 pub mod framing;
+pub mod host;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::config::Limits;
+use crate::http::host::host_name;
 use crate::http::request::{Headers, Method, RequestHead, Version};
 use crate::http::response::StatusCode;
 use crate::http::syntax::is_token;
@@ -48,6 +49,8 @@ pub enum ParseError {
     NonUtf8,
     /// An HTTP/1.1 request without `Host`, or with more than one (RFC 9112 §3.2).
     Host,
+    /// A `Host` value that is not `host [":" port]` (RFC 9112 §3.2: 400).
+    HostValue,
     /// The request line is longer than `max_request_line_bytes`.
     RequestLineTooLong,
     /// The head is longer than `max_head_bytes`.
@@ -86,6 +89,7 @@ impl fmt::Display for ParseError {
             ParseError::FieldValue => "control character in a header value",
             ParseError::NonUtf8 => "header value is not UTF-8",
             ParseError::Host => "HTTP/1.1 needs exactly one Host header",
+            ParseError::HostValue => "malformed Host header",
             ParseError::RequestLineTooLong => "request line too long",
             ParseError::HeadTooLarge => "request head too large",
             ParseError::TooManyFields => "too many header fields",
@@ -125,7 +129,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<(RequestHead, us
     if request_line.len() > limits.max_request_line_bytes {
         return Err(ParseError::RequestLineTooLong);
     }
-    let (method, target, version) = parse_request_line(request_line)?;
+    let (method, (target, authority), version) = parse_request_line(request_line)?;
     let mut headers = Headers::default();
     for line in lines {
         let line = line?;
@@ -143,9 +147,18 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<(RequestHead, us
     if hosts > 1 || (hosts == 0 && version == Version::Http11) {
         return Err(ParseError::Host);
     }
+    // ... "or a Host header field with an invalid field value"; RFC 9110 §7.2 lets it be empty
+    // when the target has no authority, and then it names nothing and passes no Host check
+    if headers
+        .get("host")
+        .is_some_and(|h| !h.is_empty() && host_name(h).is_none())
+    {
+        return Err(ParseError::HostValue);
+    }
     let head = RequestHead {
         method,
         target,
+        authority,
         version,
         headers,
     };
@@ -186,7 +199,7 @@ fn strip_cr(line: &[u8]) -> Result<&[u8], ParseError> {
 }
 
 // request-line = method SP request-target SP HTTP-version                 (RFC 9112 §3)
-fn parse_request_line(line: &[u8]) -> Result<(Method, String, Version), ParseError> {
+fn parse_request_line(line: &[u8]) -> Result<(Method, Target, Version), ParseError> {
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -211,15 +224,19 @@ fn parse_request_line(line: &[u8]) -> Result<(Method, String, Version), ParseErr
     Ok((method, target, version))
 }
 
-/// Accepts origin-form and, per RFC 9112 §3.2.2, absolute-form (reduced to its path and query).
+/// A target in origin-form, and the authority it came with in absolute-form.
+type Target = (String, Option<String>);
+
+/// Accepts origin-form and, per RFC 9112 §3.2.2, absolute-form (reduced to its path and query,
+/// its authority kept for the Host check and refused when malformed, as `Host` would be).
 /// Every byte must be VCHAR; a fragment is not part of a request target.
-fn parse_target(raw: &[u8]) -> Result<String, ParseError> {
+fn parse_target(raw: &[u8]) -> Result<Target, ParseError> {
     if raw.is_empty() || !raw.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b'#') {
         return Err(ParseError::Target);
     }
     let s = std::str::from_utf8(raw).expect("VCHAR is ASCII");
     if s.starts_with('/') {
-        return Ok(s.to_owned());
+        return Ok((s.to_owned(), None));
     }
     let lower = |n: usize| s.get(..n).map(str::to_ascii_lowercase);
     let rest = if lower(7).as_deref() == Some("http://") {
@@ -230,14 +247,16 @@ fn parse_target(raw: &[u8]) -> Result<String, ParseError> {
         return Err(ParseError::Target);
     };
     let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
-    if path_at == 0 {
+    let authority = &rest[..path_at];
+    if host_name(authority).is_none() {
         return Err(ParseError::Target);
     }
-    Ok(match &rest[path_at..] {
+    let path = match &rest[path_at..] {
         "" => "/".to_owned(),
         p if p.starts_with('?') => format!("/{p}"),
         p => p.to_owned(),
-    })
+    };
+    Ok((path, Some(authority.to_owned())))
 }
 
 // field-line = field-name ":" OWS field-value OWS                          (RFC 9112 §5)
@@ -447,6 +466,27 @@ mod tests {
     }
 
     #[test]
+    fn an_absolute_form_authority_stands_for_host() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (
+                b"GET http://files.lan:8/x HTTP/1.1\r\nHost: a\r\n\r\n",
+                Some("files.lan:8"),
+            ),
+            (
+                b"GET https://[::1]?q HTTP/1.1\r\nHost: a\r\n\r\n",
+                Some("[::1]"),
+            ),
+            (b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", Some("a")),
+            // RFC 9110 §7.2: an empty Host is allowed; it names no host
+            (b"GET /x HTTP/1.1\r\nHost:\r\n\r\n", Some("")),
+            (b"GET /x HTTP/1.0\r\n\r\n", None),
+        ];
+        for (input, host) in cases {
+            assert_eq!(complete(input).0.host(), *host, "{input:?}");
+        }
+    }
+
+    #[test]
     fn body_offset_points_past_the_head() {
         let input = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET";
         let (_, n) = complete(input);
@@ -472,6 +512,24 @@ mod tests {
             (b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
             (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
             (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
+            // an absolute-form authority is read as strictly as Host
+            (b"GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n", Target, 400),
+            (
+                b"GET http://[::1]x/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                Target,
+                400,
+            ),
+            (
+                b"GET http://h:99999/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                Target,
+                400,
+            ),
+            (b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", HostValue, 400),
+            (b"GET / HTTP/1.1\r\nHost: []\r\n\r\n", HostValue, 400),
+            (b"GET / HTTP/1.1\r\nHost: a:99999\r\n\r\n", HostValue, 400),
+            (b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", HostValue, 400),
+            (b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n", HostValue, 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", Host, 400),
             (
                 b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
                 UnsupportedVersion,

@@ -123,11 +123,21 @@ pub struct RequestHead {
     /// The request target as sent, reduced to origin-form (`/path?query`) when it came in
     /// absolute-form.
     pub target: String,
+    /// The `host[:port]` of an absolute-form target, checked by `host::host_name`.
+    pub authority: Option<String>,
     pub version: Version,
     pub headers: Headers,
 }
 
 impl RequestHead {
+    /// The host the request is for: an absolute-form target's authority, which RFC 9112
+    /// §3.2.2 says an origin server must use instead of `Host`, else the `Host` field.
+    pub fn host(&self) -> Option<&str> {
+        self.authority
+            .as_deref()
+            .or_else(|| self.headers.get("host"))
+    }
+
     /// The target's path, without the query; still percent-encoded.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")

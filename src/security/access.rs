@@ -4,10 +4,12 @@
 //! handlers never learn that accounts exist.
 //!
 //! The checks, in order (the first that refuses answers):
-//! 1. DNS rebinding (`origin.rs`): on a loopback bind, the `Host` must name this machine (`localhost`,
-//!    `127.0.0.1`, `[::1]`, the bind address) or a `--allowed-host`, any port; on a wildcard
-//!    bind (`0.0.0.0`, `::`), which 127.0.0.1 reaches as well, any IP address also passes
-//!    (an address cannot be rebound, only a name). Otherwise
+//! 1. DNS rebinding (`origin.rs`), on every bind: the host (an absolute-form target's
+//!    authority, else `Host`) must be the bind address or a `--allowed-host`, any port; a
+//!    loopback or wildcard bind (`0.0.0.0`, `::`: 127.0.0.1 reaches both) also answers to
+//!    `localhost`, `127.0.0.1` and `[::1]`, and a wildcard one to any IP address (an address
+//!    cannot be rebound, only a name). A malformed host never gets here: the parser answers
+//!    it with 400. Otherwise
 //!    **421 Misdirected Request** (RFC 9110 §15.5.20: this server is not authoritative for
 //!    that name). 421 rather than 403 because nothing about the client is wrong, only the name
 //!    it used; and a page that rebinds `evil.example` to 127.0.0.1 can read neither answer.
@@ -109,6 +111,18 @@ pub fn decide(
     Ok(Grant { user, may_write })
 }
 
+/// The `Cross-Origin-Resource-Policy` of files and listings. `same-origin` by default: a page
+/// of another site could otherwise run a served `.js` file as its own script, or tell from
+/// an `<img>`'s load or error which files exist; only an operator who means the files to be
+/// embedded elsewhere relaxes it.
+pub fn resource_policy(policy: &Policy) -> &'static str {
+    if policy.allow_embedding {
+        "cross-origin"
+    } else {
+        "same-origin"
+    }
+}
+
 /// Whether a client (authenticated or not) may write under this policy, cross-site checks
 /// aside: what the listing page needs to know to offer uploads.
 pub fn may_write(policy: &Policy, authenticated: bool) -> bool {
@@ -182,6 +196,7 @@ mod tests {
     fn loopback() -> Policy {
         Policy {
             bind: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            allowed_hosts: vec!["files.lan".into()],
             realm: "files".into(),
             ..Policy::default()
         }
@@ -251,8 +266,6 @@ mod tests {
             ("Host: evil.example:4221", 421),
             ("Host: 127.0.0.2", 421),
             ("Host: localhost.evil.example", 421),
-            ("Host: localhost:x", 421),
-            ("Host: [::1", 421),
             ("Host: ", 421),
         ];
         for (host, expected) in cases {
@@ -285,16 +298,38 @@ mod tests {
                 );
             }
         }
-        // a bind to one other address is reached by that address: no such check
-        assert_eq!(
-            status(
-                &public(),
-                "GET",
-                &["Host: evil.example"],
-                Credentials::Missing
-            ),
-            200
-        );
+        // a bind to one other address answers to that address (and allowed names) only:
+        // a rebound name reaches a LAN address as well as a loopback one
+        let specific = |bind: &str| Policy {
+            bind: Some(bind.parse().unwrap()),
+            allowed_hosts: vec!["files.lan".into()],
+            ..loopback()
+        };
+        let cases: &[(&str, &str, u16)] = &[
+            ("192.0.2.7", "Host: 192.0.2.7", 200),
+            ("192.0.2.7", "Host: 192.0.2.7:4221", 200),
+            ("192.0.2.7", "Host: files.lan:4221", 200),
+            ("192.0.2.7", "Host: evil.example", 421),
+            ("192.0.2.7", "Host: localhost", 421),
+            ("192.0.2.7", "Host: 127.0.0.1", 421),
+            ("192.0.2.7", "Host: [::1]", 421),
+            ("192.0.2.7", "Host: 192.0.2.8", 421),
+            ("192.0.2.7", "Host: [::ffff:192.0.2.7]", 200),
+            ("::ffff:192.0.2.7", "Host: 192.0.2.7", 200),
+            ("::ffff:192.0.2.7", "Host: localhost", 421),
+            ("2001:db8::7", "Host: [2001:DB8:0::7]:80", 200),
+            ("2001:db8::7", "Host: [2001:db8::8]", 421),
+            ("2001:db8::7", "Host: evil.example", 421),
+            ("127.0.0.2", "Host: 127.0.0.2:1", 200),
+            ("127.0.0.2", "Host: localhost", 200),
+            ("127.0.0.2", "Host: 127.0.0.1", 200),
+            ("127.0.0.2", "Host: evil.example", 421),
+            ("::ffff:127.0.0.1", "Host: localhost", 200),
+        ];
+        for (bind, host, expected) in cases {
+            let got = status(&specific(bind), "GET", &[host], Credentials::Missing);
+            assert_eq!(got, *expected, "{bind} {host}");
+        }
         let v6 = Policy {
             bind: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
             ..loopback()
@@ -303,6 +338,42 @@ mod tests {
             status(&v6, "GET", &["Host: [0::1]:1"], Credentials::Missing),
             200
         );
+    }
+
+    #[test]
+    fn an_absolute_form_authority_is_the_host() {
+        let decide_raw = |raw: &str| {
+            let raw = format!("{raw}\r\n\r\n");
+            let Ok(Parsed::Complete((head, _))) = parse_head(raw.as_bytes(), &Limits::default())
+            else {
+                panic!("{raw:?}");
+            };
+            match decide(&loopback(), &head, &Credentials::Missing) {
+                Ok(_) => 200,
+                Err(refusal) => crate::serve::errors::refusal_status(&refusal).code(),
+            }
+        };
+        let cases = [
+            (
+                "GET http://evil.example/files/a HTTP/1.1\r\nHost: localhost",
+                421,
+            ),
+            (
+                "GET http://localhost:4221/files/a HTTP/1.1\r\nHost: evil.example",
+                200,
+            ),
+            (
+                "PUT http://localhost:4221/files/a HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://localhost:4221",
+                200,
+            ),
+            (
+                "PUT http://files.lan/files/a HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost",
+                403,
+            ),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(decide_raw(raw), expected, "{raw}");
+        }
     }
 
     #[test]
@@ -324,7 +395,7 @@ mod tests {
             allow_anonymous_writes: true,
             ..public()
         };
-        let h = "Host: localhost";
+        let h = "Host: files.lan";
         let cases: &[(&str, &Policy, &str, Credentials, u16)] = &[
             (
                 "loopback anonymous write",

@@ -7,8 +7,9 @@
 //! `Authorization` value (the key is random per process, so the map holds nothing an attacker
 //! could test passwords against). The cache belongs to one version of the file (`Table`), so a
 //! check that began before a reload can only ever fill the old version's cache. Unknown users
-//! are verified against the slowest hash in the file so that they cost at least as long as
-//! known ones; the hash crates compare in constant time.
+//! are verified against the slowest hash in the file, and every failure is padded to that
+//! hash's time (`failure_time.rs`), so a failure takes as long whether the user exists or not
+//! and whatever their hash costs; the hash crates compare in constant time.
 //!
 //! Checks in flight are bounded twice (`throttle.rs`). Globally, at most
 //! `verification_slots()` hashes are computed at once; a check that finds them all busy is
@@ -28,6 +29,7 @@ use log::{debug, warn};
 use sha2::{Digest, Sha256};
 
 use crate::security::access::Credentials;
+use crate::security::failure_time::FailureTime;
 use crate::security::htpasswd::{self, AuthFileError, StoredHash};
 use crate::security::throttle::{Slots, Throttle, verification_slots};
 
@@ -40,6 +42,8 @@ struct Table {
     /// Verified instead of a real hash for unknown users, so that they take at least as long:
     /// the slowest hash in the file (`htpasswd::slowest_hash`).
     dummy: Option<StoredHash>,
+    /// What every failed check is padded to: the time of a check against `dummy`.
+    failure_time: FailureTime,
     /// Keyed digests of verified `Authorization` values -> user. Read on every authenticated
     /// request, written once per new credential. It lives in the table, not in `Accounts`, so
     /// a check that began before a reload can only fill the cache of the version it checked.
@@ -141,14 +145,7 @@ impl Accounts {
             debug!("{peer}: all {} password check slots busy", self.slots.max);
             return Credentials::Overloaded;
         };
-        let valid = match (table.users.get(&user), &table.dummy) {
-            (Some(hash), _) => hash.verify(&password),
-            (None, Some(dummy)) => {
-                dummy.verify(&password);
-                false
-            }
-            (None, None) => false,
-        };
+        let valid = table.verify(&user, &password);
         drop(slot);
         if !valid {
             warn!("{peer}: authentication failed for user {user:?}");
@@ -172,12 +169,48 @@ impl Accounts {
     }
 }
 
+impl Table {
+    /// Whether `password` is `user`'s. Whoever the user, a failure returns no sooner than a
+    /// check against the slowest hash would: an unknown user is checked against that hash,
+    /// and a wrong password for a cheaper one waits out the difference
+    /// (`failure_time.rs`), so neither the existence of a user nor the cost of their hash
+    /// shows in the time.
+    fn verify(&self, user: &str, password: &str) -> bool {
+        let start = Instant::now();
+        let (valid, slowest) = match (self.users.get(user), &self.dummy) {
+            (Some(hash), dummy) => (
+                hash.verify(password),
+                dummy.as_ref().is_some_and(|d| d.costs_as_much(hash)),
+            ),
+            (None, Some(dummy)) => {
+                dummy.verify(password);
+                (false, true)
+            }
+            (None, None) => (false, false),
+        };
+        let took = start.elapsed();
+        if slowest {
+            self.failure_time.observe(took);
+        }
+        if !valid {
+            std::thread::sleep(self.failure_time.remaining(took));
+        }
+        valid
+    }
+}
+
 fn read_table(path: &Path) -> Result<Table, AuthFileError> {
     let users = htpasswd::read(path)?;
     let dummy = htpasswd::slowest_hash(users.iter().map(|(_, hash)| hash));
+    // one check against the slowest hash at load, so that the first failures are padded too
+    let start = Instant::now();
+    if let Some(dummy) = &dummy {
+        dummy.verify("");
+    }
     Ok(Table {
         users: users.into_iter().collect(),
         dummy,
+        failure_time: FailureTime::new(start.elapsed()),
         verified: RwLock::new(HashMap::new()),
     })
 }
@@ -330,6 +363,34 @@ mod tests {
             };
             assert_eq!(&dummy, slowest, "{text}");
         }
+    }
+
+    #[test]
+    fn issue_15_every_failure_takes_as_long_as_the_slowest_hash() {
+        let cheap = bcrypt::hash("pw", 4).unwrap();
+        let dear = bcrypt::hash("pw", 8).unwrap();
+        let (_file, accounts) = accounts(&format!("cheap:{cheap}\ndear:{dear}\n"));
+        let table = accounts.table();
+        let slowest = || table.failure_time.remaining(Duration::ZERO);
+        assert!(slowest() > Duration::ZERO, "measured at load");
+        // a wrong password for the cheap hash waits until the slowest check's time
+        let before = slowest();
+        let start = Instant::now();
+        assert!(!table.verify("cheap", "nope"));
+        assert!(
+            start.elapsed() >= before,
+            "{:?} < {before:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            slowest(),
+            before,
+            "a cheap check says nothing of the slowest"
+        );
+        // an unknown user computes the dearest hash; a success is never padded
+        assert!(!table.verify("nobody", "pw"));
+        assert!(table.verify("cheap", "pw"));
+        assert!(table.verify("dear", "pw"));
     }
 
     #[test]

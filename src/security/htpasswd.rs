@@ -9,6 +9,9 @@ use std::time::Instant;
 
 use argon2::PasswordVerifier;
 
+/// The bcrypt costs the `bcrypt` crate verifies (log2 of the rounds).
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
 /// A stored password hash, in one of the schemes `htpasswd -B` or an argon2 tool writes.
 #[derive(Clone)]
 pub(super) enum StoredHash {
@@ -19,19 +22,33 @@ pub(super) enum StoredHash {
 }
 
 impl StoredHash {
-    fn parse(hash: &str) -> Result<StoredHash, &'static str> {
+    fn parse(hash: &str) -> Result<StoredHash, String> {
         if ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) {
-            hash.parse::<bcrypt::HashParts>()
+            let parts = hash
+                .parse::<bcrypt::HashParts>()
                 .map_err(|_| "malformed bcrypt hash")?;
+            // outside 4-31 the bcrypt crate refuses to verify: the user could never log in,
+            // and the slowest-hash dummy for unknown users would answer at once
+            let cost = parts.get_cost();
+            if !BCRYPT_COSTS.contains(&cost) {
+                return Err(format!(
+                    "bcrypt cost {cost} is outside {}-{}",
+                    BCRYPT_COSTS.start(),
+                    BCRYPT_COSTS.end()
+                ));
+            }
             Ok(StoredHash::Bcrypt(hash.to_owned()))
         } else if hash.starts_with("$argon2id$") {
-            argon2::PasswordHash::new(hash).map_err(|_| "malformed argon2id hash")?;
+            let parsed = argon2::PasswordHash::new(hash).map_err(|_| "malformed argon2id hash")?;
+            // the same for argon2: parameters its verifier refuses make a hash nobody matches
+            argon2::Params::try_from(&parsed)
+                .map_err(|e| format!("argon2id parameters out of range: {e}"))?;
             Ok(StoredHash::Argon2id(hash.to_owned()))
         } else if hash.starts_with("$apr1$") || hash.starts_with("{SHA}") || hash.starts_with("$1$")
         {
-            Err("MD5/SHA-1 hashes are not accepted; use htpasswd -B (bcrypt)")
+            Err("MD5/SHA-1 hashes are not accepted; use htpasswd -B (bcrypt)".into())
         } else {
-            Err("unknown hash scheme (plain text?); use htpasswd -B (bcrypt) or argon2id")
+            Err("unknown hash scheme (plain text?); use htpasswd -B (bcrypt) or argon2id".into())
         }
     }
 
@@ -54,6 +71,11 @@ impl StoredHash {
                 (1, u64::from(m) * u64::from(t), u64::from(m))
             }
         }
+    }
+
+    /// Whether checking `other` costs what checking this does: the same scheme and parameters.
+    pub(super) fn costs_as_much(&self, other: &StoredHash) -> bool {
+        self.cost() == other.cost()
     }
 
     /// Whether `password` matches; a malformed hash or an over-long password is no match.
@@ -168,6 +190,26 @@ mod tests {
             (&*format!(":{bcrypt}"), 1, "empty user"),
             ("a:$2y$05$short", 1, "malformed bcrypt"),
             ("a:$argon2id$nonsense", 1, "malformed argon2id"),
+            (
+                &*format!("a:{bcrypt}\nb:{}", bcrypt.replacen("$04$", "$03$", 1)),
+                2,
+                "user \"b\": bcrypt cost 3 is outside 4-31",
+            ),
+            (
+                &*bcrypt.replacen("$04$", "$32$", 1).replacen("$2", "c:$2", 1),
+                1,
+                "cost 32",
+            ),
+            (
+                &*bcrypt.replacen("$04$", "$99$", 1).replacen("$2", "c:$2", 1),
+                1,
+                "cost 99",
+            ),
+            (
+                "a:$argon2id$v=19$m=1,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo",
+                1,
+                "argon2id parameters out of range",
+            ),
         ];
         for (text, line, reason) in cases {
             match parse_htpasswd(text) {

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+mod failure_time;
 pub mod htpasswd;
 pub mod origin;
 pub mod throttle;

@@ -85,7 +85,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
 fn refusal_reason(refusal: &Refusal, hints: &Hints) -> Cow<'static, str> {
     let (reason, hint) = match refusal {
         Refusal::MisdirectedHost => (
-            "this server answers only to localhost and its addresses",
+            "this server does not answer to that host name",
             hints.unknown_host.as_str(),
         ),
         Refusal::ReadOnly => ("the server is read-only", ""),
@@ -162,7 +162,7 @@ mod tests {
         let none = Hints::default();
         assert_eq!(
             reason(&Refusal::MisdirectedHost, &none),
-            "this server answers only to localhost and its addresses\n"
+            "this server does not answer to that host name\n"
         );
         let hints = Hints {
             unknown_host: "add the name".into(),
@@ -171,7 +171,7 @@ mod tests {
         };
         assert_eq!(
             reason(&Refusal::MisdirectedHost, &hints),
-            "this server answers only to localhost and its addresses; add the name\n"
+            "this server does not answer to that host name; add the name\n"
         );
         assert_eq!(
             reason(&Refusal::AnonymousWrite, &hints),

@@ -31,10 +31,10 @@ use crate::serve::query::Download;
 const MAX_DEPTH: usize = 128;
 
 /// The name a listing shows for `name`, or `None` for one it leaves out: dot files (the
-/// server's own temporaries among them), names that are not UTF-8 or hold a control character.
+/// server's own temporaries among them), names that are not UTF-8 or would break a line.
 pub fn listed_name(name: &OsStr) -> Option<&str> {
     let name = std::str::from_utf8(name.as_bytes()).ok()?;
-    (!name.starts_with('.') && !name.contains(|c: char| c.is_control())).then_some(name)
+    (!name.starts_with('.') && !name.contains(crate::files::breaks_lines)).then_some(name)
 }
 
 /// The answer to `?download=`: checks the folder and the selection, then a head that promises
@@ -281,7 +281,7 @@ mod tests {
         for shown in ["a", "a b", "é", "a.b."] {
             assert_eq!(listed_name(OsStr::new(shown)), Some(shown));
         }
-        for hidden in [".a", "..a", ".upload-x", "a\nb", "a\u{85}b", "\u{7f}"] {
+        for hidden in [".a", "..a", ".upload-x", "a\nb", "a\u{85}b", "a\u{2028}b", "\u{7f}"] {
             assert_eq!(listed_name(OsStr::new(hidden)), None, "{hidden:?}");
         }
         assert_eq!(listed_name(OsStr::from_bytes(b"\xff")), None);

@@ -79,6 +79,10 @@ pub fn route(
                         search,
                         inputs.client_gone,
                     )
+                    .header(
+                        "Cross-Origin-Resource-Policy",
+                        access::resource_policy(inputs.policy),
+                    )
                 }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),

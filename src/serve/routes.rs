@@ -14,7 +14,10 @@ pub fn index() -> Response {
 /// `GET /echo/{s}`: `s`, percent-decoded, as `text/plain`.
 pub fn echo(encoded: &str) -> Response {
     match percent_decode(encoded) {
-        Some(text) => compressible(Response::text(StatusCode::OK, text)),
+        // the body is whatever the URL said, markup included: no browser may sniff it as HTML
+        Some(text) => compressible(
+            Response::text(StatusCode::OK, text).header("X-Content-Type-Options", "nosniff"),
+        ),
         None => Response::error(StatusCode::BAD_REQUEST, "invalid percent-encoding"),
     }
 }

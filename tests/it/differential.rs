@@ -175,7 +175,7 @@ fn request() -> impl Strategy<Value = Request> {
         ],
         "/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,40}(\\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,20})?",
         any::<bool>(),
-        "[a-z0-9.-]{1,20}(:[0-9]{1,5})?",
+        "[a-z0-9.-]{1,20}(:[0-9]{1,4})?",
         prop::collection::vec(field(), 0..10),
         prop::collection::vec(any::<u8>(), 0..64),
     )

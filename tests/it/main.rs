@@ -4,9 +4,11 @@
 mod differential;
 mod files;
 mod folders;
+mod hardening;
 mod limits;
 mod listing;
 mod protocol;
+mod rebinding;
 mod routes;
 mod security;
 mod support;

@@ -2,6 +2,11 @@
 //! when the client may write, the upload panel and delete buttons that the page's script
 //! drives. Rows are rendered one at a time (the page streams); maud escapes every name.
 //!
+//! Names are shown so that none can reorder what the page says about it or about others
+//! (`shown_name`): each sits in its own bidi isolate, a file's extension in another, and bidi
+//! controls are shown as their code points instead of obeyed. `photo\u{202E}gpj.exe` then
+//! reads `photo[U+202E]gpj.exe`, not `photoexe.jpg`.
+//!
 //! The page's CSS and script are `assets/`, inlined and allowed by their SHA-256 in a strict
 //! `Content-Security-Policy`, so the page loads nothing from anywhere.
 
@@ -35,7 +40,11 @@ impl Listing {
             url.push('/');
             crumbs.push((segment, url.clone()));
         }
-        let title: String = self.path.iter().map(|s| format!("{s}/")).collect();
+        let title: String = self
+            .path
+            .iter()
+            .map(|s| format!("{}/", visible_text(s)))
+            .collect();
         html! {
             (DOCTYPE)
             (PreEscaped("<html lang=\"en\">"))
@@ -51,7 +60,7 @@ impl Listing {
                     a href="/files/" { "files" }
                     @for (segment, url) in &crumbs {
                         " / "
-                        a href=(url) { (segment) }
+                        a href=(url) { (shown_name(segment, false)) }
                     }
                     " /"
                 }
@@ -143,8 +152,9 @@ impl Listing {
         html! {
             tr class=[entry.is_dir.then_some("dir")] {
                 td.name {
-                    a href=(href) {
-                        (entry.name)
+                    // the script needs the name itself, which the text no longer is
+                    a href=(href) data-name=(entry.name) {
+                        (shown_name(&entry.name, !entry.is_dir))
                         @if entry.is_dir { "/" }
                     }
                 }
@@ -169,6 +179,83 @@ impl Listing {
             (PreEscaped("</body></html>\n"))
         }
     }
+}
+
+/// The explicit bidi formatting characters of UAX #9 (embeddings, overrides, isolates, their
+/// terminators) and the three marks. Obeyed in a name, they reorder what is shown: a
+/// right-to-left override makes `gpj.exe` read `exe.jpg`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// A name for the page: in a `<bdi>` (its own direction, `dir=auto`, isolated from the text
+/// around it), a file's extension in a second one, so a right-to-left name still ends in the
+/// extension it has; and each bidi control shown as its code point (`visible`).
+fn shown_name(name: &str, is_file: bool) -> Markup {
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if is_file && dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    html! {
+        bdi {
+            bdi { (visible(stem)) }
+            @if !extension.is_empty() { bdi { (visible(extension)) } }
+        }
+    }
+}
+
+/// `text` with each bidi control replaced by a marked `U+202E`.
+fn visible(text: &str) -> Markup {
+    html! {
+        @for piece in pieces(text) {
+            @match piece {
+                Piece::Text(run) => (run),
+                Piece::Control(c) => span.bidi { (code_point(c)) },
+            }
+        }
+    }
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Control(char),
+}
+
+/// `text` cut into runs without bidi controls and the controls between them.
+fn pieces(text: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices().filter(|&(_, c)| is_bidi_control(c)) {
+        if start < i {
+            out.push(Piece::Text(&text[start..i]));
+        }
+        out.push(Piece::Control(c));
+        start = i + c.len_utf8();
+    }
+    if start < text.len() {
+        out.push(Piece::Text(&text[start..]));
+    }
+    out
+}
+
+/// `text` with each bidi control replaced by `[U+202E]`, where no markup can go (the title).
+fn visible_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_bidi_control(c) {
+                format!("[{}]", code_point(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 /// `999 B`, `1.0 KiB`, `12.3 MiB`: binary units, one decimal from KiB up.
@@ -241,10 +328,11 @@ mod tests {
         let html = page(true);
         for want in [
             "<title>Index of /files/a&amp;b/&lt;c&gt;/</title>",
-            "<a href=\"/files/a%26b/\">a&amp;b</a>",
-            "<a href=\"/files/a%26b/%3Cc%3E/\">&lt;c&gt;</a>",
-            "<a href=\"x%22y%27%3Cz%3E.txt\">x&quot;y'&lt;z&gt;.txt</a>",
-            "<a href=\"d%20%231/\">d #1/</a>",
+            "<a href=\"/files/a%26b/\"><bdi><bdi>a&amp;b</bdi></bdi></a>",
+            "<a href=\"/files/a%26b/%3Cc%3E/\"><bdi><bdi>&lt;c&gt;</bdi></bdi></a>",
+            "<a href=\"x%22y%27%3Cz%3E.txt\" data-name=\"x&quot;y'&lt;z&gt;.txt\">\
+             <bdi><bdi>x&quot;y'&lt;z&gt;</bdi><bdi>.txt</bdi></bdi></a>",
+            "<a href=\"d%20%231/\" data-name=\"d #1\"><bdi><bdi>d #1</bdi></bdi>/</a>",
             "<td class=\"size\" data-bytes=\"2048\">2.0 KiB</td>",
             "<time datetime=\"1970-01-01T00:00:00Z\">1970-01-01 00:00</time>",
             "<a href=\"../\" rel=\"up\">",
@@ -253,8 +341,31 @@ mod tests {
         ] {
             assert!(html.contains(want), "{want} not in {html}");
         }
-        assert!(html.find("d #1/").unwrap() < html.find("x&quot;").unwrap());
+        assert!(html.find("d #1<").unwrap() < html.find("x&quot;").unwrap());
         assert!(html.ends_with("</body></html>\n"));
+    }
+
+    #[test]
+    fn issue_15_no_name_can_reorder_its_extension() {
+        let shown = |name: &str, is_file| shown_name(name, is_file).into_string();
+        assert_eq!(
+            shown("photo\u{202E}gpj.exe", true),
+            "<bdi><bdi>photo<span class=\"bidi\">U+202E</span>gpj</bdi><bdi>.exe</bdi></bdi>"
+        );
+        // a right-to-left name keeps its extension in an isolate of its own
+        assert_eq!(
+            shown("שלום.exe", true),
+            "<bdi><bdi>שלום</bdi><bdi>.exe</bdi></bdi>"
+        );
+        assert_eq!(shown(".env", true), "<bdi><bdi>.env</bdi></bdi>");
+        assert_eq!(shown("a.b", false), "<bdi><bdi>a.b</bdi></bdi>");
+        // every explicit formatting character and mark, none left to obey
+        for c in "\u{61C}\u{200E}\u{200F}\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\u{2066}\u{2067}\u{2068}\u{2069}".chars() {
+            let html = shown(&format!("a{c}b.txt"), true);
+            assert!(!html.contains(c), "{html}");
+            assert!(html.contains(&code_point(c)), "{html}");
+        }
+        assert_eq!(visible_text("x\u{202E}y"), "x[U+202E]y");
     }
 
     #[test]

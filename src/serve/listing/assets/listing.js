@@ -12,8 +12,16 @@
   const progress = document.getElementById("progress");
   // the names this page lists: an upload under one of them replaces a file, so it asks first
   const listed = new Set(
-    Array.from(document.querySelectorAll("tbody tr:not(.parent) td.name a"), (a) => a.textContent),
+    Array.from(document.querySelectorAll("tbody tr:not(.parent) td.name a"), (a) => a.dataset.name),
   );
+
+  // A name for a dialog or a label: bidi controls shown as their code points, as the server
+  // shows them in the page, so that no name reads backwards ("photo\u202Egpj.exe").
+  function shown(name) {
+    return name.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) =>
+      "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]",
+    );
+  }
 
   // One PUT per file, relative to this directory's URL (it ends in "/"). XMLHttpRequest
   // rather than fetch: only it reports upload progress.
@@ -21,7 +29,7 @@
     const item = document.createElement("li");
     const label = document.createElement("span");
     const bar = document.createElement("progress");
-    label.textContent = file.name;
+    label.textContent = shown(file.name);
     bar.max = file.size || 1;
     bar.value = 0;
     item.append(bar, label);
@@ -45,12 +53,12 @@
         if (ok) {
           bar.value = bar.max;
         }
-        label.textContent = file.name + (ok ? " — uploaded" : " — " + request.status + " " + request.responseText.trim());
+        label.textContent = shown(file.name) + (ok ? " — uploaded" : " — " + request.status + " " + request.responseText.trim());
         resolve(ok);
       });
       request.addEventListener("error", () => {
         item.className = "failed";
-        label.textContent = file.name + " — network error";
+        label.textContent = shown(file.name) + " — network error";
         resolve(false);
       });
       request.send(file);
@@ -62,7 +70,7 @@
     let sent = 0;
     for (const file of files) {
       const replace = listed.has(file.name);
-      if (replace && !confirm("Replace " + file.name + "?")) {
+      if (replace && !confirm("Replace " + shown(file.name) + "?")) {
         continue;
       }
       allOk = (await send(file, replace)) && allOk;
@@ -165,7 +173,7 @@
   for (const row of document.querySelectorAll("tbody tr:not(.parent)")) {
     const link = row.querySelector("td.name a");
     const isDir = row.classList.contains("dir");
-    const name = isDir ? link.textContent.replace(/\/$/, "") : link.textContent;
+    const name = link.dataset.name;
     entries.push({ row: row, name: name, isDir: isDir, href: link.getAttribute("href") });
   }
 
@@ -179,7 +187,7 @@
       const destination = target(entry, folder, rename === undefined ? entry.name : rename);
       const result = await dav("MOVE", entry.href, { Destination: destination, Overwrite: "F" });
       if (!result.ok) {
-        failures.push(entry.name + ": " + result.message);
+        failures.push(shown(entry.name) + ": " + result.message);
       }
     }
     finish(chosen.length, failures, rename === undefined ? "moved" : "renamed");
@@ -203,7 +211,7 @@
   async function remove(chosen) {
     const lines = [];
     for (const entry of chosen) {
-      lines.push(entry.isDir ? "the folder " + entry.name + " and the " + (await count(entry)) + " entries in it" : entry.name);
+      lines.push(entry.isDir ? "the folder " + shown(entry.name) + " and the " + (await count(entry)) + " entries in it" : shown(entry.name));
     }
     if (!confirm("Delete " + lines.join(", ") + "?")) {
       return;
@@ -212,14 +220,14 @@
     for (const entry of chosen) {
       const result = await dav("DELETE", entry.href);
       if (!result.ok) {
-        failures.push(entry.name + ": " + result.message);
+        failures.push(shown(entry.name) + ": " + result.message);
       }
     }
     finish(chosen.length, failures, "deleted");
   }
 
   function askMove(chosen) {
-    const what = chosen.length === 1 ? chosen[0].name : chosen.length + " entries";
+    const what = chosen.length === 1 ? shown(chosen[0].name) : chosen.length + " entries";
     const typed = prompt("Move " + what + " to which folder? (a path such as /files/photos/)", decodeURIComponent(here));
     if (typed !== null) {
       move(chosen, folderUrl(typed));
@@ -227,7 +235,7 @@
   }
 
   function askRename(entry) {
-    const typed = prompt("Rename " + entry.name + " to:", entry.name);
+    const typed = prompt("Rename " + shown(entry.name) + " to:", entry.name);
     if (typed === null || typed === entry.name) {
       return;
     }
@@ -313,7 +321,7 @@
     const box = document.createElement("input");
     box.type = "checkbox";
     box.className = "select";
-    box.setAttribute("aria-label", "Select " + entry.name);
+    box.setAttribute("aria-label", "Select " + shown(entry.name));
     box.addEventListener("change", selectionChanged);
     entry.box = box;
     entry.row.querySelector("td.name").prepend(box, " ");
