@@ -34,6 +34,15 @@ pub struct FileName {
     pub ends_in_slash: bool,
 }
 
+impl FileName {
+    /// Whether any segment starts with `.`: a dot file, or a name inside a dot directory.
+    pub fn has_dot_segment(&self) -> bool {
+        self.relative
+            .iter()
+            .any(|segment| segment.as_encoded_bytes().starts_with(b"."))
+    }
+}
+
 /// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
 /// empty, `.` or `..`, and no backslash or control character (NUL included) anywhere. Decoding
 /// first means `%2e%2e%2f` is judged as the `../` it stands for (darkhttpd's `urldecode` then
