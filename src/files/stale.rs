@@ -115,8 +115,13 @@ fn owner_may_be_alive(pid: u32, changed: SystemTime, started: SystemTime) -> boo
 /// returns its length when removed.
 fn remove_file(dir: &Dir, name: &str, pid: u32, started: SystemTime) -> Option<u64> {
     let file = dir.open_file(name.as_ref()).ok()?;
-    // held while its upload runs; ours now until `file` closes, so no one can take it back
-    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
+    // held while its upload runs; ours now until `file` closes, so no one can take it back.
+    // Where the file system has no `flock`, the pid decides alone.
+    if let Err(Errno::WOULDBLOCK) =
+        rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive)
+    {
+        return None;
+    }
     let meta = Meta::of(&file).ok()?;
     if owner_may_be_alive(pid, meta.changed, started) {
         return None;

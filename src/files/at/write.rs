@@ -113,8 +113,10 @@ impl TempFile {
                         synced: false,
                         committed: false,
                     };
-                    // no other descriptor of this new file exists: the lock cannot be busy
-                    rustix::fs::flock(&temp.file, FlockOperation::NonBlockingLockExclusive)?;
+                    // no other descriptor of this new file exists: the lock cannot be busy. A
+                    // file system without `flock` (some FUSE ones) still takes uploads: the
+                    // clean-up then goes by the pid in the name alone
+                    let _ = rustix::fs::flock(&temp.file, FlockOperation::NonBlockingLockExclusive);
                     return Ok(temp);
                 }
                 // left by an earlier process with our pid: take the next number
