@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::at::{Dir, Kind, Meta, Root};
@@ -76,9 +76,55 @@ struct Cached {
     bytes: usize,
 }
 
+/// A listing being read, which later listings of the same state wait for instead of reading
+/// it again each (300 listings arriving together were 300 reads and sorts at once).
+struct Flight {
+    landing: Mutex<Landing>,
+    ready: Condvar,
+}
+
+enum Landing {
+    Reading,
+    Done(Arc<[DirEntry]>),
+    /// The reader failed: each waiter reads for itself.
+    Failed,
+}
+
+/// How long a listing waits for another's read of the same state before reading itself.
+const FLIGHT_WAIT: Duration = Duration::from_secs(30);
+
+/// Ends a flight when its reader is done, however it ends.
+struct Leading<'a> {
+    listings: &'a Listings,
+    key: Key,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut landing = self
+            .flight
+            .landing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if matches!(*landing, Landing::Reading) {
+            *landing = Landing::Failed;
+        }
+        self.flight.ready.notify_all();
+        drop(landing);
+        let mut flights = self
+            .listings
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        flights.retain(|(key, _)| *key != self.key);
+    }
+}
+
 /// The shared, bounded cache of sorted listings.
 pub struct Listings {
     slots: Mutex<VecDeque<Cached>>,
+    flights: Mutex<Vec<(Key, Arc<Flight>)>>,
     fresh_for: Duration,
     settled_after: Duration,
 }
@@ -99,6 +145,7 @@ impl Listings {
     fn new(fresh_for: Duration, settled_after: Duration) -> Listings {
         Listings {
             slots: Mutex::new(VecDeque::new()),
+            flights: Mutex::new(Vec::new()),
             fresh_for,
             settled_after,
         }
@@ -126,27 +173,63 @@ impl Listings {
         if let Some(hit) = self.hit(&key) {
             return Ok(hit);
         }
-        let read_wall = SystemTime::now();
-        let read_at = Instant::now();
-        let mut entries = read_entries(root, rel, dir)?;
-        sort(&mut entries, order);
-        let entries: Arc<[DirEntry]> = entries.into();
-        let settled = read_wall
+        // a directory that changed just now may change again within the same timestamp tick,
+        // unseen by the key: such a listing is read by each request and never shared
+        let settled = SystemTime::now()
             .duration_since(meta.changed)
             .is_ok_and(|since| since >= self.settled_after);
+        if !settled {
+            return read_sorted(root, rel, dir, order);
+        }
+        let leading = match self.join(key) {
+            Ok(leading) => leading,
+            Err(flight) => match wait(&flight) {
+                Some(entries) => return Ok(entries),
+                None => return read_sorted(root, rel, dir, order),
+            },
+        };
+        let read_at = Instant::now();
+        let entries = read_sorted(root, rel, dir, order)?;
         let bytes = entries
             .iter()
             .map(|e| size_of::<DirEntry>() + e.name.len())
             .sum::<usize>();
-        if !settled || bytes > MAX_BYTES {
-            return Ok(entries);
+        let entries = if bytes > MAX_BYTES {
+            entries
+        } else {
+            self.keep(Cached {
+                key,
+                entries,
+                read_at,
+                bytes,
+            })
+        };
+        let mut landing = leading
+            .flight
+            .landing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *landing = Landing::Done(entries.clone());
+        drop(landing);
+        Ok(entries)
+    }
+
+    /// Leads the read of `key`'s listing, or the flight already reading it.
+    fn join(&self, key: Key) -> Result<Leading<'_>, Arc<Flight>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, flight)) = flights.iter().find(|(k, _)| *k == key) {
+            return Err(flight.clone());
         }
-        Ok(self.keep(Cached {
+        let flight = Arc::new(Flight {
+            landing: Mutex::new(Landing::Reading),
+            ready: Condvar::new(),
+        });
+        flights.push((key, flight.clone()));
+        Ok(Leading {
+            listings: self,
             key,
-            entries,
-            read_at,
-            bytes,
-        }))
+            flight,
+        })
     }
 
     fn hit(&self, key: &Key) -> Option<Arc<[DirEntry]>> {
@@ -173,6 +256,37 @@ impl Listings {
         }
         entries
     }
+}
+
+/// What a flight's reader read; `None` when it failed or took too long.
+fn wait(flight: &Flight) -> Option<Arc<[DirEntry]>> {
+    let deadline = Instant::now() + FLIGHT_WAIT;
+    let mut landing = flight.landing.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        match &*landing {
+            Landing::Done(entries) => return Some(entries.clone()),
+            Landing::Failed => return None,
+            Landing::Reading => {}
+        }
+        let left = deadline.checked_duration_since(Instant::now())?;
+        landing = flight
+            .ready
+            .wait_timeout(landing, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// The entries of `dir` in `order`.
+fn read_sorted(
+    root: &Root,
+    rel: &Path,
+    dir: &Dir,
+    order: Order,
+) -> Result<Arc<[DirEntry]>, FileError> {
+    let mut entries = read_entries(root, rel, dir)?;
+    sort(&mut entries, order);
+    Ok(entries.into())
 }
 
 /// The entries of `dir`, unsorted: dot files (and so the server's own temporaries) left out,
@@ -314,6 +428,32 @@ mod tests {
         let second = listings.list(&root, Path::new(""), &dir, BY_NAME).unwrap();
         assert!(!Arc::ptr_eq(&first, &second));
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn listings_arriving_together_wait_for_one_read() {
+        let temp = tempfile::tempdir().unwrap();
+        for i in 0..2000 {
+            fs::write(temp.path().join(format!("f{i}")), "").unwrap();
+        }
+        let root = Root::open(temp.path()).unwrap();
+        let listings = Listings::new(Duration::from_secs(60), Duration::ZERO);
+        let all: Vec<Arc<[DirEntry]>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let dir = root.open_dir(Path::new("")).unwrap();
+                        listings.list(&root, Path::new(""), &dir, BY_NAME).unwrap()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(all[0].len(), 2000);
+        assert!(
+            all.iter().all(|e| Arc::ptr_eq(e, &all[0])),
+            "one allocation"
+        );
     }
 
     #[test]
