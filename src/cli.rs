@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use http_server::config::{self, Config, DateField, Limits, Policy};
+use http_server::config::{self, Config, DateField, DotFiles, Limits, Policy};
 use http_server::{Accounts, BindError, Services, TlsError, TlsFiles, access};
 
 /// A small, strict HTTP/1.1 server: /, /echo/{s}, /user-agent and /files/{name}.
@@ -90,6 +90,11 @@ pub struct Args {
     /// on by default; the exercise's runner fails on any Date, and your_server.sh passes this
     #[arg(long)]
     no_date: bool,
+    /// Answer 404 to every /files/ name with a segment starting with a dot (.git/config,
+    /// .env), as for serving a project tree; by default they are served, only left out of
+    /// listings
+    #[arg(long)]
+    hide_dot_files: bool,
 }
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
@@ -195,6 +200,11 @@ impl Args {
                 ..Limits::default()
             },
             policy,
+            dot_files: if self.hide_dot_files {
+                DotFiles::Refuse
+            } else {
+                DotFiles::Serve
+            },
         })
     }
 }

@@ -24,6 +24,20 @@ pub struct Config {
     pub limits: Limits,
     /// Who may read and write.
     pub policy: Policy,
+    /// Whether dot files under `/files/` are served.
+    pub dot_files: DotFiles,
+}
+
+/// What `/files/` does with a name that has a segment starting with `.` (`.git/config`,
+/// `.env`). Listings never show such names either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DotFiles {
+    /// Served like any other name: Finder and sync tools write and read `._*` and
+    /// `.DS_Store`.
+    #[default]
+    Serve,
+    /// `--hide-dot-files`: every request for one is 404, as if it were not there.
+    Refuse,
 }
 
 /// Caps on what one client may send, and how slowly.

@@ -43,6 +43,15 @@ pub struct FileName {
     pub ends_in_slash: bool,
 }
 
+impl FileName {
+    /// Whether any segment starts with `.`: a dot file, or a name inside a dot directory.
+    pub fn has_dot_segment(&self) -> bool {
+        self.relative
+            .iter()
+            .any(|segment| segment.as_encoded_bytes().starts_with(b"."))
+    }
+}
+
 /// Decodes then validates a `/files/` name: UTF-8, segments separated by `/`, none of them
 /// empty, `.` or `..`, and no backslash, control character (NUL and C1 included) or line
 /// separator (`breaks_lines`) anywhere. Decoding first means `%2e%2e%2f` is judged as the

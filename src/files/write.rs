@@ -1,26 +1,31 @@
 //! Changing the disk: uploads stored whole or not at all (a temporary beside the target,
 //! fsync, rename, fsync of the directory), deletes, the commit lock that serialises the last
-//! step of both, and the list of temporaries in flight that a shutdown removes.
-//!
-//! Where a write may land (the containment checks) is `root.rs`'s; this file only writes
-//! there.
+//! step of both, and the list of temporaries in flight that a shutdown removes. Every change
+//! is made relative to the descriptor of the directory it happens in, resolved once from the
+//! current root (`files::at`), so a symlink swapped in meanwhile cannot carry it outside.
 
-use std::fs::{self, File, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
-use tempfile::NamedTempFile;
 
+use super::at::{Dir, FsError, Kind, Replace, TempFile};
 use super::error::FileError;
 use super::name::FileName;
 use super::root::FileRoot;
 use crate::http::transfer::{Limit, copy_with};
 
 /// The prefix of in-flight upload files. Names starting with it are reserved (`name.rs`
-/// refuses them) and, being dot files, listings hide them.
+/// refuses them) and, being dot files, listings hide them. A temporary's own name is
+/// `{TEMP_PREFIX}{pid}-{n}.tmp`; any other name under the prefix is state that must survive a
+/// restart (resumable uploads keep theirs in `.upload-resumable/`), which the start-up
+/// clean-up (`stale`) never enters.
 pub const TEMP_PREFIX: &str = ".upload-";
 
 /// A stored upload: how many bytes, and their SHA-256.
@@ -32,26 +37,76 @@ pub struct Stored {
     pub replaced: bool,
 }
 
+/// Where an upload will land: the directory (open) and the name in it, found once before the
+/// body is read, through a final symlink that stays inside the root.
+#[derive(Debug)]
+pub struct UploadTarget {
+    dir: Arc<Dir>,
+    name: OsString,
+    /// The name under the root as the client gave it, for logs.
+    pub relative: PathBuf,
+}
+
+impl UploadTarget {
+    /// The regular file at the target now, if any: for the preconditions checked before the
+    /// body is read.
+    pub fn existing(&self) -> Option<fs::Metadata> {
+        file_meta(&self.dir, &self.name)
+    }
+}
+
+/// The metadata of the regular file `name` in `dir` (not followed), from a descriptor of it.
+fn file_meta(dir: &Dir, name: &OsString) -> Option<fs::Metadata> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd: OwnedFd = rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?;
+    File::from(fd).metadata().ok().filter(fs::Metadata::is_file)
+}
+
 impl FileRoot {
-    /// Stores `body` at `target` (from `upload_target`) whole or not at all: a unique hidden
-    /// temporary in the same directory is written, synced, checked against `expected_sha256`,
-    /// then renamed over the target and the directory synced. On any error the temporary is
-    /// removed and the old file, if any, is untouched.
+    /// Where an upload to `name` will land, checked before any body byte is read: the parent
+    /// exists inside the root and the target is not a directory. A symlink is written through
+    /// (the file it names changes, the link stays), but only to a name inside the root.
+    pub fn upload_target(&self, name: &FileName) -> Result<UploadTarget, FileError> {
+        if name.ends_in_slash || name.relative.as_os_str().is_empty() {
+            return Err(FileError::IsDirectory);
+        }
+        let leaf = self
+            .root()?
+            .leaf_through(&name.relative)
+            .map_err(|e| match e {
+                FsError::NotFound | FsError::NotADirectory => FileError::NoParent,
+                e => e.into(),
+            })?;
+        match leaf.dir.lstat(&leaf.name) {
+            Ok(meta) if meta.kind == Kind::Dir => return Err(FileError::IsDirectory),
+            Ok(_) | Err(FsError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(UploadTarget {
+            dir: Arc::new(leaf.dir),
+            name: leaf.name,
+            relative: name.relative.clone(),
+        })
+    }
+
+    /// Stores `body` at `target` whole or not at all: a unique hidden temporary in the same
+    /// directory is written, synced, checked against `expected_sha256`, then renamed over the
+    /// target and the directory synced. On any error the temporary is removed and the old
+    /// file, if any, is untouched.
     ///
     /// `still_wanted` sees the target as it is right before the rename (its metadata, or `None`
     /// when absent) and may refuse with `PreconditionFailed`: conditional uploads are checked
     /// again at the moment they land, not only before their body was read.
     pub fn store(
         &self,
-        target: &Path,
+        target: UploadTarget,
         body: &mut dyn Read,
         expected_sha256: Option<[u8; 32]>,
         still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
     ) -> Result<Stored, FileError> {
-        let dir = target.parent().expect("upload targets have a parent");
-        let temp = TempFile::create(dir)?;
+        let upload = Upload::create(&target.dir)?;
         let mut hasher = Sha256::new();
-        let mut file = temp.file.as_file();
+        let mut file = upload.temp.file();
         let mut to_file = |piece: &[u8]| {
             hasher.update(piece);
             file.write_all(piece)
@@ -62,21 +117,23 @@ impl FileRoot {
         if expected_sha256.is_some_and(|want| want != sha256) {
             return Err(FileError::DigestMismatch);
         }
-        temp.file.as_file().sync_all()?;
+        let Upload { mut temp, listed } = upload;
+        temp.sync()?;
         let replaced;
         {
             // one check-and-rename at a time, so that two uploads with the same If-Match
             // cannot both pass before either lands
             let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
-            let current = fs::metadata(target).ok().filter(fs::Metadata::is_file);
+            let current = file_meta(&target.dir, &target.name);
             if !still_wanted(current.as_ref()) {
                 return Err(FileError::PreconditionFailed);
             }
-            temp.persist(target)?;
+            temp.land(&target.dir, &target.name, Replace::Allow)?;
             replaced = current.is_some();
         }
+        drop(listed);
         // the rename itself is durable only once the directory is synced
-        File::open(dir)?.sync_all()?;
+        target.dir.sync()?;
         Ok(Stored {
             len,
             sha256,
@@ -84,27 +141,30 @@ impl FileRoot {
         })
     }
 
-    /// Removes a file (or a symlink, never what it points to).
+    /// Removes a file (or a symlink, never what it points to), relative to its directory's
+    /// descriptor. The preconditions see what a download would: a symlink's target.
     pub fn delete(
         &self,
         name: &FileName,
         still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
     ) -> Result<(), FileError> {
-        let path = self
-            .checked_parent(name)?
-            .join(name.relative.file_name().ok_or(FileError::BadName)?);
+        let root = self.root()?;
+        let leaf = root.leaf(&name.relative)?;
         // under the upload lock: a conditional delete and a conditional upload must not both
         // pass their checks against the same version
         let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
-        let meta = fs::symlink_metadata(&path)?;
-        if meta.is_dir() {
-            return Err(FileError::IsDirectory);
-        }
-        let current = fs::metadata(&path).ok().filter(fs::Metadata::is_file);
+        let current = match leaf.dir.lstat(&leaf.name)?.kind {
+            Kind::Dir => return Err(FileError::IsDirectory),
+            Kind::Symlink => root
+                .open_file(&name.relative)
+                .ok()
+                .and_then(|(file, _)| file.metadata().ok()),
+            _ => file_meta(&leaf.dir, &leaf.name),
+        };
         if !still_wanted(current.as_ref()) {
             return Err(FileError::PreconditionFailed);
         }
-        fs::remove_file(&path)?;
+        leaf.dir.remove_file(&leaf.name)?;
         Ok(())
     }
 }
@@ -112,54 +172,51 @@ impl FileRoot {
 /// Serialises the last step of every upload and delete (see `FileRoot::store`).
 static COMMIT: Mutex<()> = Mutex::new(());
 
+/// A temporary of an upload in progress, by a number of its own.
+type InFlight = Vec<(u64, Arc<Dir>, OsString)>;
+
 /// Temporaries of uploads in progress, so that a shutdown that cannot wait for them can still
 /// remove them; `None` once it has (no upload may start after that).
-static IN_FLIGHT: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
+static IN_FLIGHT: Mutex<Option<InFlight>> = Mutex::new(Some(Vec::new()));
+
+static NEXT_UPLOAD: AtomicU64 = AtomicU64::new(0);
 
 /// Removes the temporaries of uploads still in progress and refuses new ones; for the end of a
 /// shutdown, when their connections will not finish.
 pub fn remove_unfinished_uploads() {
     let in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).take();
-    for path in in_flight.unwrap_or_default() {
-        let _ = fs::remove_file(path);
+    for (_, dir, name) in in_flight.unwrap_or_default() {
+        let _ = rustix::fs::unlinkat(&*dir, &name, AtFlags::empty());
     }
 }
 
-/// An upload in progress: `tempfile` makes it (a fresh random name, created exclusively) and
-/// removes it on drop unless persisted; `IN_FLIGHT` lists it for as long as it exists.
-struct TempFile {
-    // fields drop in order: the file is removed before its path leaves the list
-    file: NamedTempFile,
-    _listed: Listed,
+/// An upload in progress: the temporary (removed on drop unless it landed), listed in
+/// `IN_FLIGHT` for as long as it exists.
+struct Upload {
+    // fields drop in order: the file is removed before it leaves the list
+    temp: TempFile,
+    listed: Listed,
 }
 
-/// A path in `IN_FLIGHT`, taken off the list on drop.
-struct Listed(PathBuf);
+/// An entry of `IN_FLIGHT`, taken off the list on drop.
+struct Listed(u64);
 
-impl TempFile {
-    fn create(dir: &Path) -> io::Result<TempFile> {
+impl Upload {
+    fn create(dir: &Arc<Dir>) -> Result<Upload, FileError> {
         // created and listed under one lock, so that a shutdown's clean-up misses none
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         let Some(in_flight) = in_flight.as_mut() else {
-            return Err(io::Error::other("the server is shutting down"));
+            return Err(FileError::Io(std::io::Error::other(
+                "the server is shutting down",
+            )));
         };
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(".tmp")
-            // what the stored file will be: readable by all, as the umask allows
-            .permissions(Permissions::from_mode(0o644))
-            .tempfile_in(dir)?;
-        in_flight.push(file.path().to_owned());
-        Ok(TempFile {
-            _listed: Listed(file.path().to_owned()),
-            file,
+        let temp = TempFile::create_in(dir.clone(), TEMP_PREFIX)?;
+        let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
+        in_flight.push((id, dir.clone(), temp.name().to_owned()));
+        Ok(Upload {
+            temp,
+            listed: Listed(id),
         })
-    }
-
-    /// Renames the temporary over `target`; on failure `tempfile` removes it.
-    fn persist(self, target: &Path) -> io::Result<()> {
-        let TempFile { file, _listed } = self;
-        file.persist(target).map(drop).map_err(|e| e.error)
     }
 }
 
@@ -167,7 +224,7 @@ impl Drop for Listed {
     fn drop(&mut self) {
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(in_flight) = in_flight.as_mut()
-            && let Some(i) = in_flight.iter().position(|p| *p == self.0)
+            && let Some(i) = in_flight.iter().position(|(id, ..)| *id == self.0)
         {
             in_flight.swap_remove(i);
         }
@@ -177,6 +234,9 @@ impl Drop for Listed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DotFiles;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -191,41 +251,36 @@ mod tests {
     fn an_upload_lands_whole_or_leaves_nothing() {
         let temp = tempfile::tempdir().unwrap();
         let dir = &fs::canonicalize(temp.path()).unwrap();
-        let root = FileRoot::new(dir).unwrap();
-        let target = root
-            .upload_target(&crate::files::resolve_name("a.txt").unwrap())
-            .unwrap();
+        let root = FileRoot::new(dir, DotFiles::Serve).unwrap();
+        let name = crate::files::resolve_name("a.txt").unwrap();
+        let target = || root.upload_target(&name).unwrap();
         let always = |_: Option<&fs::Metadata>| true;
         let stored = root
-            .store(&target, &mut &b"first"[..], None, &always)
+            .store(target(), &mut &b"first"[..], None, &always)
             .unwrap();
         assert_eq!((stored.len, stored.replaced), (5, false));
         assert_eq!(stored.sha256, <[u8; 32]>::from(Sha256::digest(b"first")));
 
         let wrong = Some([0u8; 32]);
-        let refused = root.store(&target, &mut &b"second"[..], wrong, &always);
+        let refused = root.store(target(), &mut &b"second"[..], wrong, &always);
         assert!(matches!(refused, Err(FileError::DigestMismatch)));
         let never = |_: Option<&fs::Metadata>| false;
-        let refused = root.store(&target, &mut &b"third"[..], None, &never);
+        let refused = root.store(target(), &mut &b"third"[..], None, &never);
         assert!(matches!(refused, Err(FileError::PreconditionFailed)));
         // neither refusal left its temporary behind, nor on the in-flight list
         assert_eq!(names_in(dir), ["a.txt"]);
-        assert_eq!(fs::read(&target).unwrap(), b"first");
-        let listed = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        assert!(
-            !listed
-                .unwrap_or_default()
-                .iter()
-                .any(|p| p.starts_with(dir)),
-            "still listed"
-        );
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"first");
+        assert!(target().existing().is_some());
 
         let replaced = root
-            .store(&target, &mut &b"fourth"[..], None, &always)
+            .store(target(), &mut &b"fourth"[..], None, &always)
             .unwrap();
         assert!(replaced.replaced);
-        assert_eq!(fs::read(&target).unwrap(), b"fourth");
-        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"fourth");
+        let mode = fs::metadata(dir.join("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o600, 0o600, "{mode:o}");
     }
 }

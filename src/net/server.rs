@@ -125,13 +125,16 @@ impl std::error::Error for BindError {
 
 /// Binds the listening socket and canonicalises the file root.
 pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
-    let files = match &config.directory {
-        Some(dir) => Some(FileRoot::new(dir).map_err(|source| BindError::Directory {
-            path: dir.clone(),
-            source,
-        })?),
-        None => None,
-    };
+    let files =
+        match &config.directory {
+            Some(dir) => Some(FileRoot::new(dir, config.dot_files).map_err(|source| {
+                BindError::Directory {
+                    path: dir.clone(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
     let socket =
         listening_socket(config.addr, &config.limits).map_err(|source| BindError::Listen {
             addr: config.addr,
@@ -462,6 +465,7 @@ mod tests {
                     bind: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                     ..Default::default()
                 },
+                dot_files: Default::default(),
             },
             Services::default(),
         )

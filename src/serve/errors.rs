@@ -34,19 +34,46 @@ pub fn file_error(e: FileError) -> Response {
             _ => log::error!("file operation failed: {io_error}"),
         }
     }
-    Response::error(file_status(&e), e)
+    let response = Response::error(file_status(&e), &e);
+    match e {
+        // out of descriptors is momentary (issue #15): a client may retry shortly
+        FileError::NoDescriptors => {
+            log::warn!("file operation failed: {e}");
+            response.header("Retry-After", "1")
+        }
+        FileError::NoSpace => {
+            log::warn!("upload refused: {e}");
+            response
+        }
+        _ => response,
+    }
+}
+
+/// The answer to a failed upload: as `file_error`, except that a missing served directory is
+/// the server's fault (503), where a read of it is simply not found (404).
+pub fn write_error(e: FileError) -> Response {
+    match e {
+        FileError::NoRoot => {
+            log::warn!("upload refused: {e}");
+            Response::error(StatusCode::SERVICE_UNAVAILABLE, e)
+        }
+        e => file_error(e),
+    }
 }
 
 /// The status of a failed file operation whose cause is not the request body.
 pub fn file_status(e: &FileError) -> StatusCode {
     match e {
         FileError::BadName | FileError::DigestMismatch => StatusCode::BAD_REQUEST,
-        FileError::NotFound => StatusCode::NOT_FOUND,
+        FileError::NotFound | FileError::NoRoot => StatusCode::NOT_FOUND,
         FileError::Outside | FileError::PermissionDenied | FileError::Reserved => {
             StatusCode::FORBIDDEN
         }
         FileError::NoParent | FileError::IsDirectory => StatusCode::CONFLICT,
         FileError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        // RFC 4918 §11.5; WebDAV clients tell the user the disk is full
+        FileError::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        FileError::NoDescriptors => StatusCode::SERVICE_UNAVAILABLE,
         FileError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -201,10 +228,34 @@ mod tests {
             (FileError::Io(io::ErrorKind::WouldBlock.into()), 408),
             (FileError::Io(io::ErrorKind::UnexpectedEof.into()), 400),
             (FileError::Io(io::Error::other("disk on fire")), 500),
+            (FileError::NoSpace, 507),
+            (
+                FileError::from(io::Error::from_raw_os_error(libc::ENOSPC)),
+                507,
+            ),
+            (
+                FileError::from(io::Error::from_raw_os_error(libc::EDQUOT)),
+                507,
+            ),
+            (FileError::NoDescriptors, 503),
+            (
+                FileError::from(io::Error::from_raw_os_error(libc::EMFILE)),
+                503,
+            ),
+            (FileError::NoRoot, 404),
         ];
         for (error, want) in cases {
             let what = error.to_string();
             assert_eq!(file_error(error).status.code(), want, "{what}");
         }
+        let busy = file_error(FileError::NoDescriptors);
+        assert_eq!(busy.header_value("retry-after"), Some("1"));
+        assert_eq!(
+            busy.header_value("content-type"),
+            Some("text/plain"),
+            "{busy:?}"
+        );
+        assert_eq!(write_error(FileError::NoRoot).status.code(), 503);
+        assert_eq!(write_error(FileError::NotFound).status.code(), 404);
     }
 }

@@ -56,7 +56,7 @@ pub fn download(
     let dir = at_root.open_dir(&folder.relative).map_err(file_error)?;
     let mut tops = Vec::with_capacity(request.names.len());
     for name in &request.names {
-        let name = selected(name)?;
+        let name = selected(root, name)?;
         let kind = dir.lstat(&name).map_err(file_error)?.kind;
         tops.push((name, kind));
     }
@@ -89,8 +89,8 @@ pub fn download(
 }
 
 /// One entry of a selection, judged by the name rules of a URL segment: a single listed name.
-fn selected(name: &str) -> Result<OsString, FileError> {
-    let checked = crate::files::resolve_name(&encode_segment(name).to_string())?;
+fn selected(root: &FileRoot, name: &str) -> Result<OsString, FileError> {
+    let checked = root.resolve(&encode_segment(name).to_string())?;
     let mut segments = checked.relative.iter();
     match (segments.next(), segments.next()) {
         (Some(one), None) if !checked.ends_in_slash && listed_name(one).is_some() => {
@@ -281,7 +281,15 @@ mod tests {
         for shown in ["a", "a b", "é", "a.b."] {
             assert_eq!(listed_name(OsStr::new(shown)), Some(shown));
         }
-        for hidden in [".a", "..a", ".upload-x", "a\nb", "a\u{85}b", "a\u{2028}b", "\u{7f}"] {
+        for hidden in [
+            ".a",
+            "..a",
+            ".upload-x",
+            "a\nb",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "\u{7f}",
+        ] {
             assert_eq!(listed_name(OsStr::new(hidden)), None, "{hidden:?}");
         }
         assert_eq!(listed_name(OsStr::from_bytes(b"\xff")), None);

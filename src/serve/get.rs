@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::fs::{File, Metadata};
 use std::io::{self, Write};
 
-use crate::files::{FileError, FileName, FileRoot, resolve_name};
+use crate::files::{FileError, FileName, FileRoot};
 use crate::http::date;
 use crate::http::request::{RequestHead, Version};
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
@@ -68,7 +68,7 @@ fn download(
     client_gone: &dyn Fn() -> bool,
 ) -> Result<Response, FileError> {
     // 1. resolve
-    let name = resolve_name(encoded)?;
+    let name = root.resolve(encoded)?;
     if name.ends_in_slash {
         let query = head.target.split_once('?').map_or("", |(_, q)| q);
         return match query::folder_action(query) {
@@ -130,16 +130,17 @@ fn list_dir(
     head: &RequestHead,
     may_write: bool,
 ) -> Result<Response, FileError> {
-    let query = head.target.split_once('?').map_or("", |(_, q)| q);
+    let query = listing::parse_query(head.target.split_once('?').map_or("", |(_, q)| q));
+    let format = listing::negotiate(head.headers.get_all("accept"));
     let listing = Listing {
         path: name
             .relative
             .iter()
             .map(|s| s.to_string_lossy().into_owned())
             .collect(),
-        entries: root.list(name)?,
-        format: listing::negotiate(head.headers.get_all("accept")),
-        query: listing::parse_query(query),
+        entries: root.list(name, listing::order(format, query))?,
+        format,
+        query,
         may_write,
     };
     // RFC 9110 §13.1.2: a client that has this very listing gets 304

@@ -6,14 +6,14 @@
 use std::fs::Metadata;
 use std::io::Read;
 
-use crate::files::{FileError, FileRoot, resolve_name};
+use crate::files::{FileError, FileRoot};
 use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
 use crate::serve::conditional::{
     Precondition, Validators, check_preconditions, precondition_failed, preconditions_hold,
 };
 use crate::serve::digest::{content_digest, parse_content_digest};
-use crate::serve::errors::file_error;
+use crate::serve::errors::{file_error, write_error};
 use crate::serve::listing::files_url;
 
 /// `POST` (and `PUT`) `/files/{name}`: store the body whole, then 201 (or 204 for a PUT that
@@ -24,7 +24,7 @@ pub fn put_file(
     head: &RequestHead,
     body: &mut dyn Read,
 ) -> Response {
-    store(root, encoded, head, body).unwrap_or_else(file_error)
+    store(root, encoded, head, body).unwrap_or_else(write_error)
 }
 
 fn store(
@@ -33,10 +33,9 @@ fn store(
     head: &RequestHead,
     body: &mut dyn Read,
 ) -> Result<Response, FileError> {
-    let name = resolve_name(encoded)?;
+    let name = root.resolve(encoded)?;
     let target = root.upload_target(&name)?;
-    let existing = std::fs::metadata(&target).ok().filter(Metadata::is_file);
-    let validators = existing.as_ref().map(Validators::of);
+    let validators = target.existing().as_ref().map(Validators::of);
     if let Precondition::Failed = check_preconditions(head, validators.as_ref()) {
         return Ok(precondition_failed());
     }
@@ -52,14 +51,15 @@ fn store(
     };
     // the preconditions again, at the moment the upload lands
     let still_wanted = |current: Option<&Metadata>| preconditions_hold(head, current);
-    let stored = root.store(&target, body, expected, &still_wanted)?;
+    let relative = target.relative.clone();
+    let stored = root.store(target, body, expected, &still_wanted)?;
     // from what the rename replaced, not from a look before the body was read
     let status = if head.method == Method::Put && stored.replaced {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::CREATED
     };
-    log::debug!("stored {} bytes at {}", stored.len, target.display());
+    log::debug!("stored {} bytes at {}", stored.len, relative.display());
     let mut response =
         Response::new(status).header("Content-Digest", content_digest(&stored.sha256));
     if status == StatusCode::CREATED {
@@ -73,7 +73,10 @@ fn store(
 pub fn delete_file(root: &FileRoot, encoded: &str, head: &RequestHead) -> Response {
     // RFC 9110 §13.1: If-Match and If-Unmodified-Since hold for DELETE too
     let still_wanted = |current: Option<&Metadata>| preconditions_hold(head, current);
-    match resolve_name(encoded).and_then(|name| root.delete(&name, &still_wanted)) {
+    match root
+        .resolve(encoded)
+        .and_then(|name| root.delete(&name, &still_wanted))
+    {
         Ok(()) => Response::new(StatusCode::NO_CONTENT),
         Err(e) => file_error(e),
     }

@@ -538,9 +538,11 @@ fn issue_3_upload_temporaries_are_off_limits() {
     let server = TestServer::start();
     // stands for an upload in flight: reading it would expose a partial body, and replacing
     // or deleting it would tear the file its owner renames it onto
-    let temp = server.path(".upload-999-0.tmp");
+    // named after this live process, so the start-up sweep of crashed uploads leaves it alone
+    let file = format!(".upload-{}-0.tmp", std::process::id());
+    let temp = server.path(&file);
     fs::write(&temp, "partial").unwrap();
-    let name = "/files/.upload-999-0.tmp";
+    let name = &format!("/files/{file}");
     assert_eq!(get_with(&server, name, &[]).status, 403);
     for method in ["POST", "PUT", "DELETE"] {
         let response = server.exchange(&request(method, name, &[], b"replaced"));
@@ -1025,4 +1027,60 @@ fn issue_4_delete_honours_if_match() {
     let deleted = server.exchange(&request("DELETE", "/files/d", &[("If-Match", &etag)], b""));
     assert_eq!(deleted.status, 204);
     assert!(!server.path("d").exists());
+}
+
+#[test]
+fn issue_15_dot_files_are_served_but_not_listed_by_default() {
+    let server = TestServer::start();
+    fs::create_dir(server.path(".git")).unwrap();
+    fs::write(server.path(".git/config"), "[core]").unwrap();
+    fs::write(server.path(".env"), "KEY=1").unwrap();
+    fs::write(server.path("a.txt"), "a").unwrap();
+    assert_eq!(get_with(&server, "/files/.env", &[]).text(), "KEY=1");
+    assert_eq!(
+        get_with(&server, "/files/.git/config", &[]).text(),
+        "[core]"
+    );
+    assert_eq!(get_with(&server, "/files/", &[]).text(), "a.txt\n");
+    assert_eq!(
+        post_with(&server, "/files/.DS_Store", &[], b"x").status,
+        201
+    );
+    assert_eq!(fs::read(server.path(".DS_Store")).unwrap(), b"x");
+}
+
+#[test]
+fn issue_15_hide_dot_files_answers_404_to_every_dot_name() {
+    let server = TestServer::with_args(&["--hide-dot-files"]);
+    fs::create_dir(server.path(".git")).unwrap();
+    fs::write(server.path(".git/config"), "[core]").unwrap();
+    fs::write(server.path(".env"), "KEY=1").unwrap();
+    fs::create_dir(server.path("sub")).unwrap();
+    fs::write(server.path("sub/.hidden"), "h").unwrap();
+    fs::write(server.path("sub/shown"), "s").unwrap();
+    for method in ["GET", "HEAD", "PUT", "DELETE"] {
+        for path in [
+            "/files/.env",
+            "/files/.git/config",
+            "/files/.git/",
+            "/files/sub/.hidden",
+            "/files/.new",
+            "/files/.upload-1-1.tmp",
+        ] {
+            let body: &[u8] = if method == "PUT" { b"x" } else { b"" };
+            let mut stream = server.connect();
+            stream.write_all(&request(method, path, &[], body)).unwrap();
+            let response = if method == "HEAD" {
+                read_head_response(&mut stream)
+            } else {
+                read_response(&mut stream)
+            };
+            assert_eq!(response.status, 404, "{method} {path}");
+        }
+    }
+    assert!(!server.path(".new").exists());
+    assert_eq!(fs::read(server.path(".env")).unwrap(), b"KEY=1");
+    assert_eq!(fs::read(server.path("sub/.hidden")).unwrap(), b"h");
+    assert_eq!(get_with(&server, "/files/sub/", &[]).text(), "shown\n");
+    assert_eq!(get_with(&server, "/files/sub/shown", &[]).text(), "s");
 }

@@ -2,6 +2,7 @@
 //! fresh directory and talks to it over real sockets.
 
 mod differential;
+mod faults;
 mod files;
 mod folders;
 mod hardening;

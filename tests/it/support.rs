@@ -136,6 +136,14 @@ impl TestServer {
         }
     }
 
+    /// Kills the server with SIGKILL (no clean-up of any kind runs) and hands back its
+    /// directory, for a restart on it (`in_dir`).
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

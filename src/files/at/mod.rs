@@ -41,7 +41,7 @@ use rustix::io::Errno;
 pub use tree::{
     CopyReport, Entries, Entry, Failure, RemoveReport, Visit, Visited, WalkEnd, WalkLimits,
 };
-pub use write::{CopyOptions, Replace, TempFile};
+pub use write::{CopyOptions, Replace, TempFile, temp_owner};
 pub use xattr::{
     SetXattr, Space, copy_xattrs, space, xattr_get, xattr_list, xattr_remove, xattr_set,
 };
@@ -347,6 +347,8 @@ pub struct Meta {
     pub kind: Kind,
     pub len: u64,
     pub modified: SystemTime,
+    /// The status change time (`ctime`): any rename, link or unlink in a directory moves it.
+    pub changed: SystemTime,
     /// The birth time where the file system keeps one (`statx`), for `creationdate`.
     pub created: Option<SystemTime>,
     pub dev: u64,
@@ -378,6 +380,7 @@ impl Meta {
                 kind: Kind::of(FileType::from_raw_mode(u32::from(st.stx_mode))),
                 len: st.stx_size,
                 modified: timestamp(st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec),
+                changed: timestamp(st.stx_ctime.tv_sec, st.stx_ctime.tv_nsec),
                 created: (st.stx_mask & StatxFlags::BTIME.bits() != 0)
                     .then(|| timestamp(st.stx_btime.tv_sec, st.stx_btime.tv_nsec)),
                 dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
@@ -391,6 +394,7 @@ impl Meta {
                     kind: Kind::of(FileType::from_raw_mode(st.st_mode)),
                     len: u64::try_from(st.st_size).unwrap_or(0),
                     modified: timestamp(st.st_mtime, st.st_mtime_nsec as u32),
+                    changed: timestamp(st.st_ctime, st.st_ctime_nsec as u32),
                     created: None,
                     dev: st.st_dev,
                     ino: st.st_ino,

@@ -215,10 +215,12 @@ impl Root {
                         },
                         // O_NOFOLLOW met a symlink (ELOOP; ENOTDIR with O_DIRECTORY)
                         Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
-                            if Meta::at(parent, &name)?.kind != Kind::Symlink {
-                                return Err(e.into());
+                            match Meta::at(parent, &name)?.kind {
+                                Kind::Symlink => read_link(parent, &name)?,
+                                // swapped for a directory since the open: look again
+                                Kind::Dir if flags.contains(OFlags::DIRECTORY) => Vec::new(),
+                                _ => return Err(e.into()),
                             }
-                            read_link(parent, &name)?
                         }
                         Err(e) => return Err(e.into()),
                     }
@@ -236,9 +238,15 @@ impl Root {
                     }
                 }
             };
+            // a retry counts as a link, so that a name swapped without end still ends
             links += 1;
             if links > MAX_SYMLINKS {
                 return Err(FsError::TooManyLinks);
+            }
+            if link.is_empty() {
+                // it was no longer a symlink when read (renamed meanwhile): this name again
+                queue.push_front(name);
+                continue;
             }
             self.splice(&link, &mut queue, &mut stack)?;
         }
@@ -302,9 +310,14 @@ fn leaf_of(root: &Root, stack: Vec<OwnedFd>, name: OsString) -> Result<Reached> 
 
 /// The target of the symlink `name` in `dir` (or of `dir` itself, an `O_PATH` descriptor of a
 /// link, for an empty name).
+/// Empty when it is no longer a symlink (`EINVAL`: swapped since it was looked at); Linux
+/// makes no symlink with an empty target.
 fn read_link(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Vec<u8>> {
-    let target = rustix::fs::readlinkat(dir, name, Vec::new())?;
-    Ok(OsString::from_vec(target.into_bytes()).into_vec())
+    match rustix::fs::readlinkat(dir, name, Vec::new()) {
+        Ok(target) => Ok(OsString::from_vec(target.into_bytes()).into_vec()),
+        Err(Errno::INVAL) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

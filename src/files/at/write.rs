@@ -7,9 +7,10 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::{Dir, FsError, Kind, Meta, Result, segment, xattr};
@@ -56,10 +57,24 @@ pub(super) fn temp_name(prefix: &str, suffix: &str) -> OsString {
     OsString::from(format!("{prefix}{}-{n}.{suffix}", std::process::id()))
 }
 
-/// A temporary file in a directory; removed on drop unless committed.
+/// The pid and suffix (`tmp`, `dir`) in a name `temp_name` made with `prefix`; `None` for any
+/// other name, so that nothing else under the prefix is ever taken for a temporary.
+pub fn temp_owner<'a>(prefix: &str, name: &'a str) -> Option<(u32, &'a str)> {
+    let (pid, rest) = name.strip_prefix(prefix)?.split_once('-')?;
+    let (n, suffix) = rest.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) || !matches!(suffix, "tmp" | "dir") {
+        return None;
+    }
+    Some((pid.parse().ok()?, suffix))
+}
+
+/// A temporary file in a directory; removed on drop unless committed. While it exists its
+/// descriptor holds an exclusive `flock`, released by the kernel when the process dies: what
+/// tells a start-up clean-up that a live process still owns it, whatever its pid says.
 #[derive(Debug)]
 pub struct TempFile {
-    dir: Dir,
+    dir: Arc<Dir>,
     name: OsString,
     file: File,
     synced: bool,
@@ -77,6 +92,40 @@ impl TempFile {
         &self.name
     }
 
+    /// The directory it was made in.
+    pub fn dir(&self) -> &Arc<Dir> {
+        &self.dir
+    }
+
+    /// Creates a new, empty temporary file in `dir` (mode 0644, never an existing name),
+    /// sharing the caller's handle on the directory instead of taking one of its own.
+    pub fn create_in(dir: Arc<Dir>, prefix: &str) -> Result<TempFile> {
+        loop {
+            let name = temp_name(prefix, "tmp");
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(&*dir, &name, flags, Mode::from_raw_mode(0o644)) {
+                Ok(fd) => {
+                    let temp = TempFile {
+                        dir,
+                        name,
+                        file: File::from(fd),
+                        synced: false,
+                        committed: false,
+                    };
+                    // no other descriptor of this new file exists: the lock cannot be busy. A
+                    // file system without `flock` (some FUSE ones) still takes uploads: the
+                    // clean-up then goes by the pid in the name alone
+                    let _ = rustix::fs::flock(&temp.file, FlockOperation::NonBlockingLockExclusive);
+                    return Ok(temp);
+                }
+                // left by an earlier process with our pid: take the next number
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// `fsync` of the content; `commit` does it unless done already, so a caller can do it
     /// before taking a lock that the commit runs under.
     pub fn sync(&mut self) -> Result<()> {
@@ -87,16 +136,25 @@ impl TempFile {
 
     /// Syncs the content, renames the file to `name` in `to`, and syncs the directories
     /// involved, so that the new content and its name survive a crash together.
-    pub fn commit(mut self, to: &Dir, name: &OsStr, replace: Replace) -> Result<()> {
+    pub fn commit(self, to: &Dir, name: &OsStr, replace: Replace) -> Result<()> {
+        let from = self.dir.clone();
+        self.land(to, name, replace)?;
+        to.sync()?;
+        if !same_dir(&from, to) {
+            from.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the content and renames the file to `name` in `to`, without syncing the
+    /// directories: for a caller that renames under a lock and syncs after releasing it (the
+    /// rename is durable only once it has).
+    pub fn land(mut self, to: &Dir, name: &OsStr, replace: Replace) -> Result<()> {
         if !self.synced {
             self.sync()?;
         }
         rename(&self.dir, &self.name, to, name, replace)?;
         self.committed = true;
-        to.sync()?;
-        if !same_dir(&self.dir, to) {
-            self.dir.sync()?;
-        }
         Ok(())
     }
 }
@@ -135,25 +193,7 @@ fn rename(from: &Dir, name: &OsStr, to: &Dir, to_name: &OsStr, replace: Replace)
 impl Dir {
     /// Creates a new, empty temporary file here (mode 0644, never an existing name).
     pub fn create_temp(&self, prefix: &str) -> Result<TempFile> {
-        loop {
-            let name = temp_name(prefix, "tmp");
-            let flags =
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            match rustix::fs::openat(self, &name, flags, Mode::from_raw_mode(0o644)) {
-                Ok(fd) => {
-                    return Ok(TempFile {
-                        dir: self.try_clone()?,
-                        name,
-                        file: File::from(fd),
-                        synced: false,
-                        committed: false,
-                    });
-                }
-                // left by an earlier process with our pid: take the next number
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        TempFile::create_in(Arc::new(self.try_clone()?), prefix)
     }
 
     /// Renames (moves) `name` here to `to_name` in `to`, within one file system:

@@ -24,7 +24,7 @@ use crate::http::date;
 impl Listing {
     pub(super) fn write_html(&self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(self.html_head().into_string().as_bytes())?;
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             out.write_all(self.html_row(entry).into_string().as_bytes())?;
         }
         out.write_all(self.html_tail().into_string().as_bytes())
@@ -312,7 +312,7 @@ mod tests {
         };
         let mut listing = Listing {
             path: vec!["a&b".into(), "<c>".into()],
-            entries: vec![entry("x\"y'<z>.txt", false), entry("d #1", true)],
+            entries: vec![entry("x\"y'<z>.txt", false), entry("d #1", true)].into(),
             format: Format::Html,
             query: Query::default(),
             may_write,

@@ -15,12 +15,12 @@
 
 mod html;
 
-use std::cmp::Ordering;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::files::DirEntry;
+use crate::files::{DirEntry, Order, SortBy};
 use crate::http::date;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
 use crate::http::syntax::{elements, weighted};
@@ -141,11 +141,35 @@ impl Query {
     }
 }
 
+/// The order a listing in `format` sorted by `query` shows its entries in: the plain listing
+/// by the name as printed, as it always was; the others by the query's column, directories
+/// first.
+pub fn order(format: Format, query: Query) -> Order {
+    if format == Format::Plain {
+        return Order {
+            by: SortBy::Printed,
+            descending: false,
+            dirs_first: false,
+        };
+    }
+    Order {
+        by: match query.sort {
+            SortKey::Name => SortBy::Name,
+            SortKey::Size => SortBy::Size,
+            SortKey::Modified => SortBy::Modified,
+        },
+        descending: query.order == SortOrder::Descending,
+        dirs_first: true,
+    }
+}
+
 /// A directory listing ready to be sent.
 pub struct Listing {
     /// The listed directory's segments below the root (decoded names).
     pub path: Vec<String>,
-    pub entries: Vec<DirEntry>,
+    /// Sorted by `order(format, query)`, and shared with every other listing of the same
+    /// directory state in that order (`files::FileRoot::list`).
+    pub entries: Arc<[DirEntry]>,
     pub format: Format,
     pub query: Query,
     /// Whether the page offers uploads and deletes; reading needs nothing.
@@ -164,21 +188,20 @@ impl Listing {
         if self.format == Format::Html {
             html::page_policy().hash(&mut hash);
         }
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             (&entry.name, entry.is_dir, entry.size, entry.modified).hash(&mut hash);
         }
         // weak: a 64-bit hash is no promise of byte-for-byte identity
         format!("W/\"{:x}-{:x}\"", self.entries.len(), hash.finish())
     }
 
-    /// Sorts the entries as the format and query say and builds the response: `ETag`,
+    /// Builds the response: `ETag`,
     /// `Vary: Accept`, `Cache-Control: no-cache`, and for HTML the CSP. A page of up to
     /// `BUFFERED_LISTING_BYTES` is rendered into memory and sent with its length; a larger one
     /// is rendered as it is sent, chunked when `chunked` (HTTP/1.1), else after a first pass
     /// that counts its bytes. Either way memory per connection stays bounded, however large
     /// the directory.
-    pub fn into_response(mut self, etag: String, chunked: bool) -> Response {
-        self.sort();
+    pub fn into_response(self, etag: String, chunked: bool) -> Response {
         let content_type = match self.format {
             // exactly what the plain listing always carried
             Format::Plain => "text/plain",
@@ -218,39 +241,18 @@ impl Listing {
         response
     }
 
+    /// Sorts the entries as a listing of the disk would have them (for tests that build one).
+    #[cfg(test)]
     fn sort(&mut self) {
-        let Query { sort, order } = self.query;
-        if self.format == Format::Plain {
-            // as the plain listing always sorted: by the name as printed, `/` included
-            fn printed(e: &DirEntry) -> impl Iterator<Item = u8> + '_ {
-                e.name.bytes().chain(e.is_dir.then_some(b'/'))
-            }
-            self.entries
-                .sort_unstable_by(|a, b| printed(a).cmp(printed(b)));
-            return;
-        }
-        let by_key = |a: &DirEntry, b: &DirEntry| -> Ordering {
-            let key = match sort {
-                SortKey::Name => Ordering::Equal,
-                SortKey::Size => a.size.cmp(&b.size),
-                SortKey::Modified => a.modified.cmp(&b.modified),
-            };
-            key.then_with(|| a.name.cmp(&b.name))
-        };
-        self.entries.sort_unstable_by(|a, b| {
-            let ordered = match order {
-                SortOrder::Ascending => by_key(a, b),
-                SortOrder::Descending => by_key(b, a),
-            };
-            // directories first, whatever the order
-            b.is_dir.cmp(&a.is_dir).then(ordered)
-        });
+        let mut entries = self.entries.to_vec();
+        crate::files::sort(&mut entries, order(self.format, self.query));
+        self.entries = entries.into();
     }
 
     fn write_body(&self, out: &mut dyn Write) -> io::Result<()> {
         match self.format {
             Format::Plain => {
-                for entry in &self.entries {
+                for entry in self.entries.iter() {
                     out.write_all(entry.name.as_bytes())?;
                     out.write_all(if entry.is_dir { b"/\n" } else { b"\n" })?;
                 }
