@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::Policy;
-use crate::http::request::RequestHead;
+use crate::http::request::{Method, RequestHead};
 use crate::security::origin;
 // the binary (`--allowed-host`) and the fuzz targets read `Host` and `Origin` through here
 pub use crate::security::origin::{host_name, origin_authority};
@@ -82,7 +82,7 @@ pub fn decide(
     head: &RequestHead,
     credentials: &Credentials,
 ) -> Result<Grant, Refusal> {
-    let write = !head.method.is_safe();
+    let write = !is_read(&head.method);
     if origin::is_misdirected(policy, head) {
         return Err(Refusal::MisdirectedHost);
     }
@@ -107,6 +107,13 @@ pub fn decide(
         return Err(Refusal::AnonymousWrite);
     }
     Ok(Grant { user, may_write })
+}
+
+/// Methods that change nothing: the safe ones, and WebDAV's PROPFIND (RFC 4918 §9.1: safe
+/// and idempotent), which a read-only server answers and a cross-site page cannot send
+/// without a CORS preflight that this server never grants.
+fn is_read(method: &Method) -> bool {
+    method.is_safe() || matches!(method, Method::Other(m) if m == "PROPFIND")
 }
 
 /// Whether a client (authenticated or not) may write under this policy, cross-site checks
