@@ -10,3 +10,4 @@ mod security;
 mod support;
 mod tls;
 mod web;
+mod webdav;
