@@ -277,3 +277,86 @@ fn issue_16_cross_site_webdav_writes_are_403() {
     assert_eq!(r.status, 403);
     assert!(!server.path("x").exists());
 }
+
+/// Runs rclone against the server's `/files/` as a plain WebDAV remote.
+fn rclone(server: &TestServer, config: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new("rclone")
+        .args(args)
+        .args([
+            "--webdav-url",
+            &server.url("/files/"),
+            "--webdav-vendor",
+            "other",
+        ])
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("rclone is installed (.ci/run installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "rclone {args:?}: {text}");
+    text
+}
+
+#[test]
+fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("rclone.conf");
+    std::fs::write(&config, "").unwrap();
+    let up = work.path().join("up");
+    let names = [
+        "plain.txt",
+        "with space/and #hash.bin",
+        "deep/er/still/100% sure?.dat",
+        "quotes/\"double\" 'single'.txt",
+        "unicode/café ü 日本.txt",
+        "lt/<tag>&amp;.txt",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let path = up.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, crate::support::binary(1000 * (i + 1) + 7, i as u64)).unwrap();
+    }
+    std::fs::create_dir_all(up.join("empty/dir")).unwrap();
+    let up_s = up.to_str().unwrap();
+    rclone(
+        &server,
+        &config,
+        &["copy", "--create-empty-src-dirs", up_s, ":webdav:tree"],
+    );
+    for name in names {
+        let stored = std::fs::read(server.path("tree").join(name)).unwrap();
+        assert_eq!(stored, std::fs::read(up.join(name)).unwrap(), "{name}");
+    }
+    let check = rclone(
+        &server,
+        &config,
+        &["check", "--download", up_s, ":webdav:tree"],
+    );
+    assert!(check.contains("0 differences found"), "{check}");
+    let back = work.path().join("back");
+    rclone(
+        &server,
+        &config,
+        &["copy", ":webdav:tree", back.to_str().unwrap()],
+    );
+    for name in names {
+        assert_eq!(
+            std::fs::read(back.join(name)).unwrap(),
+            std::fs::read(up.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    rclone(
+        &server,
+        &config,
+        &["moveto", ":webdav:tree/plain.txt", ":webdav:tree/moved.txt"],
+    );
+    assert!(server.path("tree/moved.txt").is_file());
+    rclone(&server, &config, &["purge", ":webdav:tree"]);
+    assert!(!server.path("tree").exists());
+}
