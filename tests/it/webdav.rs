@@ -360,3 +360,45 @@ fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
     rclone(&server, &config, &["purge", ":webdav:tree"]);
     assert!(!server.path("tree").exists());
 }
+
+#[test]
+fn issue_16_a_scripted_cadaver_session() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("hello.txt");
+    std::fs::write(&local, "hello\n").unwrap();
+    let back = work.path().join("back.txt");
+    let script = format!(
+        "mkcol d\ncd d\nput {} h.txt\nget h.txt {}\nmove h.txt m.txt\ncopy m.txt c.txt\n\
+         propset m.txt colour blue\npropget m.txt colour\nlock m.txt\nunlock m.txt\nls\n\
+         rm c.txt\nquit\n",
+        local.display(),
+        back.display()
+    );
+    let mut child = Command::new("cadaver")
+        .arg(server.url("/files/"))
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cadaver is installed (.ci/run installs it)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(!out.contains("failed"), "{out}");
+    assert_eq!(out.matches("succeeded").count(), 10, "{out}");
+    assert!(out.contains("Value of colour is: blue"), "{out}");
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(server.path("d/m.txt")).unwrap(),
+        "hello\n"
+    );
+    assert!(!server.path("d/c.txt").exists() && !server.path("d/h.txt").exists());
+}
