@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::collection::{TREE_LIMITS, failures_207};
 use super::lock::Depth;
-use super::{Ctx, DepthHeader, LOCKS, depth, locking, resource_of_url};
+use super::{Ctx, DepthHeader, LOCKS, Resource, depth, locking, resource_of_url};
 use crate::files::TEMP_PREFIX;
 use crate::files::at::{CopyOptions, FsError, Kind, Leaf, Replace, copy_xattrs};
 use crate::http::response::{Response, StatusCode};
@@ -23,7 +23,15 @@ pub(super) fn copy_or_move(ctx: &Ctx, moving: bool) -> Response {
     }
 }
 
-fn transfer(ctx: &Ctx, moving: bool) -> Result<Response, Response> {
+/// What the request's fields ask: where to, whether to replace, a collection's members too.
+struct Asked {
+    dest: Resource,
+    overwrite: bool,
+    shallow: bool,
+}
+
+/// `Destination`, `Overwrite` and `Depth`, each checked, and the two names against each other.
+fn asked(ctx: &Ctx, moving: bool) -> Result<Asked, Response> {
     let head = ctx.head;
     let dest = match head.headers.get("destination") {
         None => return Err(Response::error(StatusCode::BAD_REQUEST, "no Destination")),
@@ -63,6 +71,20 @@ fn transfer(ctx: &Ctx, moving: bool) -> Result<Response, Response> {
             "destination is the source or inside it",
         ));
     }
+    Ok(Asked {
+        dest,
+        overwrite,
+        shallow,
+    })
+}
+
+fn transfer(ctx: &Ctx, moving: bool) -> Result<Response, Response> {
+    let Asked {
+        dest,
+        overwrite,
+        shallow,
+    } = asked(ctx, moving)?;
+    let src = &ctx.resource;
     // a MOVE moves a link as itself; a COPY copies what it points to (inside the root)
     let from = if moving {
         ctx.root.leaf(&src.rel)
