@@ -241,38 +241,104 @@ fn xml_response(status: StatusCode, body: impl Into<Vec<u8>>) -> Response {
         .body(body.into())
 }
 
-/// The resource an absolute URL or absolute path names (a `Destination`, an `If` tag), by
-/// exactly the checks of a request's own path. Another host (or scheme) is 502 (RFC 4918
-/// §9.8.5, §9.9.4: the server will not act there); a path outside `/files/` is 403.
-fn resource_of_url(url: &str, head: &RequestHead) -> Result<Resource, Response> {
+/// Why a URL names none of our resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignUrl {
+    /// Neither an absolute path nor `scheme://authority/path`: 400.
+    Malformed,
+    /// Another host, or a scheme other than HTTP(S): 502 (RFC 4918 §9.8.5, §9.9.4: the
+    /// server will not act on another server's resource).
+    OtherServer,
+    /// This server, but not under `/files/`: 403.
+    OutsideFiles,
+}
+
+/// The still-encoded `/files/`-relative part of an absolute URL or absolute path (a
+/// `Destination`, an `If` tag), when it names this server (`host`, the request's `Host`);
+/// query and fragment dropped. The name rules are the caller's (`resolve_name`).
+pub fn files_part<'u>(url: &'u str, host: &str) -> Result<&'u str, ForeignUrl> {
     let path = if url.starts_with('/') {
         url
     } else {
-        let other_host =
-            || Response::error(StatusCode::BAD_GATEWAY, "destination on another server");
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(Response::error(StatusCode::BAD_REQUEST, "malformed URL"));
-        };
+        let (scheme, rest) = url.split_once("://").ok_or(ForeignUrl::Malformed)?;
         if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-            return Err(other_host());
+            return Err(ForeignUrl::OtherServer);
         }
         let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-        let host = head.headers.get("host").unwrap_or("");
         if !authority.eq_ignore_ascii_case(host.trim()) {
-            return Err(other_host());
+            return Err(ForeignUrl::OtherServer);
         }
         path
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let encoded = match path.strip_prefix("/files/") {
-        Some(encoded) => encoded,
-        None if path == "/files" => "",
-        None => {
-            return Err(Response::error(
-                StatusCode::FORBIDDEN,
-                "destination outside /files/",
-            ));
+    match path.strip_prefix("/files/") {
+        Some(encoded) => Ok(encoded),
+        None if path == "/files" => Ok(""),
+        None => Err(ForeignUrl::OutsideFiles),
+    }
+}
+
+/// The resource a URL names, by exactly the checks of a request's own path.
+fn resource_of_url(url: &str, head: &RequestHead) -> Result<Resource, Response> {
+    let host = head.headers.get("host").unwrap_or("");
+    match files_part(url, host) {
+        Ok(encoded) => Resource::parse(encoded).map_err(file_error),
+        Err(ForeignUrl::Malformed) => {
+            Err(Response::error(StatusCode::BAD_REQUEST, "malformed URL"))
         }
-    };
-    Resource::parse(encoded).map_err(file_error)
+        Err(ForeignUrl::OtherServer) => Err(Response::error(
+            StatusCode::BAD_GATEWAY,
+            "destination on another server",
+        )),
+        Err(ForeignUrl::OutsideFiles) => Err(Response::error(
+            StatusCode::FORBIDDEN,
+            "destination outside /files/",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_our_files_or_are_refused() {
+        let host = "127.0.0.1:4221";
+        let cases: &[(&str, Result<&str, ForeignUrl>)] = &[
+            ("/files/a%20b", Ok("a%20b")),
+            ("/files/", Ok("")),
+            ("/files", Ok("")),
+            ("/files/a?x=1#f", Ok("a")),
+            ("http://127.0.0.1:4221/files/x/y", Ok("x/y")),
+            ("HTTPS://127.0.0.1:4221/files/x", Ok("x")),
+            (
+                "http://127.0.0.1:4222/files/x",
+                Err(ForeignUrl::OtherServer),
+            ),
+            ("http://evil.example/files/x", Err(ForeignUrl::OtherServer)),
+            ("ftp://127.0.0.1:4221/files/x", Err(ForeignUrl::OtherServer)),
+            ("http://127.0.0.1:4221", Err(ForeignUrl::OutsideFiles)),
+            ("/filesx/a", Err(ForeignUrl::OutsideFiles)),
+            ("/echo/a", Err(ForeignUrl::OutsideFiles)),
+            ("files/a", Err(ForeignUrl::Malformed)),
+            ("", Err(ForeignUrl::Malformed)),
+        ];
+        for (url, want) in cases {
+            assert_eq!(files_part(url, host), *want, "{url}");
+        }
+    }
+
+    /// PROPFIND's `getetag` must be GET's `ETag`, or `If` and `If-Match` would never match.
+    #[test]
+    fn propfind_etags_are_gets() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "12345").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let meta = root.stat(std::path::Path::new("f")).unwrap();
+        let std_meta = std::fs::metadata(dir.path().join("f")).unwrap();
+        assert_eq!(
+            locking::etag_of(&meta),
+            crate::serve::conditional::Validators::of(&std_meta).etag
+        );
+    }
 }
