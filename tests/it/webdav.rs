@@ -203,6 +203,9 @@ fn issue_16_copy_move_overwrite_and_status() {
                <Z:colour/></D:prop></D:propfind>";
     let r = dav(&server, "PROPFIND", "/files/m/", &["Depth: 0"], ask);
     assert!(r.text().contains(">blue</"), "{}", r.text());
+    // and in a listing of its parent, as a member
+    let r = dav(&server, "PROPFIND", "/files/", &["Depth: 1"], PROPFIND_ALL);
+    assert!(r.text().contains(">blue</"), "{}", r.text());
     // properties never show as files
     let listing = dav(&server, "GET", "/files/m/", &[], "").text();
     assert_eq!(listing, "u/\n");

@@ -5,6 +5,7 @@
 //! memory. Members are the entries the listing page shows: dot files (and so in-flight
 //! uploads) left out.
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -15,10 +16,10 @@ use super::locking::{LOCKS, etag_of};
 use super::multistatus::{
     COLLECTION, Multistatus, SUPPORTED_LOCK, Value, error_body, lockdiscovery,
 };
-use super::proppatch::{dead_properties, dead_property};
+use super::proppatch::{DEAD_PREFIX, dead_properties, dead_property};
 use super::xml::{DAV, PropFind, PropName, XmlLimits, parse_propfind};
 use super::{Ctx, DepthHeader, depth, xml_response};
-use crate::files::at::{Kind, Meta, Node, Root, space};
+use crate::files::at::{Dir, Kind, Meta, Node, Root, may_have_xattrs, space};
 use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
@@ -110,7 +111,7 @@ impl BodyStream for Listing {
         let mut ms = Multistatus::begin(out)?;
         let rel = self.rel.clone();
         let meta = self.meta.clone();
-        self.describe(&mut ms, &rel, &meta)?;
+        self.describe(&mut ms, &rel, &meta, None)?;
         if self.members && meta.kind == Kind::Dir {
             let dir = self.root.open_dir(&rel).map_err(io::Error::other)?;
             for entry in dir.entries().map_err(io::Error::other)? {
@@ -124,9 +125,10 @@ impl BodyStream for Listing {
                     Kind::Symlink => self.root.stat(&member),
                     _ => dir.lstat(&entry.name),
                 };
+                let here = (entry.kind != Kind::Symlink).then_some((&dir, entry.name.as_os_str()));
                 match meta {
                     Ok(meta) if matches!(meta.kind, Kind::File | Kind::Dir) => {
-                        self.describe(&mut ms, &member, &meta)?
+                        self.describe(&mut ms, &member, &meta, here)?
                     }
                     _ => continue,
                 }
@@ -143,6 +145,7 @@ impl Listing {
         ms: &mut Multistatus<W>,
         rel: &Path,
         meta: &Meta,
+        member: Option<(&Dir, &OsStr)>,
     ) -> io::Result<()> {
         let collection = meta.kind == Kind::Dir;
         let mut href = files_url(rel);
@@ -157,7 +160,11 @@ impl Listing {
             meta,
             now: self.now,
         };
-        let node = || self.root.open_entry(rel).ok();
+        // an entry of the listing is opened for its dead properties only if it has some
+        let node = || match member {
+            Some((dir, name)) if !may_have_xattrs(dir, name, DEAD_PREFIX) => None,
+            _ => self.root.open_entry(rel).ok(),
+        };
         let mut response = ms.response(&href);
         match &self.request {
             PropFind::AllProp { include } => {

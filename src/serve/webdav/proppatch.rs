@@ -20,7 +20,8 @@ use crate::files::at::{FsError, Node, SetXattr, xattr_get, xattr_list, xattr_rem
 use crate::http::response::{Response, StatusCode};
 use crate::serve::errors::{fs_error, fs_status};
 
-const PREFIX: &str = "user.dav.";
+/// The attribute names of dead properties start with this.
+pub(super) const DEAD_PREFIX: &str = "user.dav.";
 
 /// The attribute a property is kept in.
 fn attribute(name: &PropName) -> String {
@@ -29,7 +30,7 @@ fn attribute(name: &PropName) -> String {
     hasher.update([0]);
     hasher.update(name.local.as_bytes());
     let digest = hasher.finalize();
-    let mut out = String::from(PREFIX);
+    let mut out = String::from(DEAD_PREFIX);
     for b in &digest[..16] {
         out.push_str(&format!("{b:02x}"));
     }
@@ -44,7 +45,7 @@ pub(super) fn dead_properties(node: &Node) -> Vec<(PropName, String)> {
     };
     names
         .iter()
-        .filter(|n| n.starts_with(PREFIX))
+        .filter(|n| n.starts_with(DEAD_PREFIX))
         .filter_map(|n| xattr_get(node, n).ok().flatten())
         .filter_map(|v| String::from_utf8(v).ok())
         .filter_map(|xml| Fragment::parse(&xml, XmlLimits::default()).ok())
