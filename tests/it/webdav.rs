@@ -405,3 +405,33 @@ fn issue_16_a_scripted_cadaver_session() {
     );
     assert!(!server.path("d/c.txt").exists() && !server.path("d/h.txt").exists());
 }
+
+#[test]
+fn issue_16_windows_properties_succeed_and_set_the_modification_time() {
+    let server = TestServer::start();
+    assert_eq!(
+        dav(&server, "PUT", "/files/up.bin", &[], "data").status,
+        201
+    );
+    let body = "<?xml version='1.0'?><D:propertyupdate xmlns:D='DAV:' \
+                xmlns:Z='urn:schemas-microsoft-com:'><D:set><D:prop>\
+                <Z:Win32CreationTime>Mon, 01 Jan 2001 00:00:00 GMT</Z:Win32CreationTime>\
+                <Z:Win32LastAccessTime>Mon, 01 Jan 2001 00:00:00 GMT</Z:Win32LastAccessTime>\
+                <Z:Win32LastModifiedTime>Mon, 01 Jan 2001 00:00:00 GMT</Z:Win32LastModifiedTime>\
+                <Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>\
+                </D:prop></D:set></D:propertyupdate>";
+    let r = dav(&server, "PROPPATCH", "/files/up.bin", &[], body);
+    assert_eq!(r.status, 207);
+    let text = r.text();
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 1, "{text}");
+    assert!(
+        !text.contains("HTTP/1.1 4") && !text.contains("HTTP/1.1 5"),
+        "{text}"
+    );
+    let modified = std::fs::metadata(server.path("up.bin"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let since = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(since.as_secs(), 978_307_200);
+}

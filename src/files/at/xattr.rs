@@ -129,6 +129,23 @@ pub fn may_have_xattrs(dir: &Dir, name: &OsStr, prefix: &str) -> bool {
     }
 }
 
+/// Sets the modification time (and the access time, to the same) of an open entry: what a
+/// client that carries times in properties (Windows' `Win32LastModifiedTime`) asks for.
+pub fn set_modified(fd: impl AsFd, when: std::time::SystemTime) -> Result<()> {
+    let since = when
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let time = rustix::fs::Timespec {
+        tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: since.subsec_nanos().into(),
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    Ok(rustix::fs::futimens(fd, &times)?)
+}
+
 /// Copies every `user.` attribute of `from` onto `to`. A source on a file system without
 /// attributes has none to copy; a destination without them, when there are some, is
 /// `Unsupported` (the properties would be lost).

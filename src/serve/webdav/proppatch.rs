@@ -16,12 +16,18 @@ use super::multistatus::{Multistatus, Value};
 use super::propfind::is_live;
 use super::xml::{Fragment, PropName, PropPatch, XmlLimits, parse_proppatch};
 use super::{Ctx, locking, xml_response};
-use crate::files::at::{FsError, Node, SetXattr, xattr_get, xattr_list, xattr_remove, xattr_set};
+use crate::files::at::{
+    FsError, Node, SetXattr, set_modified, xattr_get, xattr_list, xattr_remove, xattr_set,
+};
+use crate::http::date;
 use crate::http::response::{Response, StatusCode};
 use crate::serve::errors::{fs_error, fs_status};
 
 /// The attribute names of dead properties start with this.
 pub(super) const DEAD_PREFIX: &str = "user.dav.";
+
+/// The namespace of Windows' `Win32*` properties.
+const MICROSOFT: &str = "urn:schemas-microsoft-com:";
 
 /// The attribute a property is kept in.
 fn attribute(name: &PropName) -> String {
@@ -149,5 +155,28 @@ fn apply(node: &Node, instructions: &[PropPatch]) -> Vec<StatusCode> {
                 .collect();
         }
     }
+    windows_times(node, instructions);
     vec![StatusCode::OK; instructions.len()]
+}
+
+/// Windows Explorer sets `Win32LastModifiedTime` (an HTTP date) after every upload; it is kept
+/// as a dead property and also becomes the file's modification time, so that it survives as
+/// `getlastmodified` too. A value that is no date changes no time.
+fn windows_times(node: &Node, instructions: &[PropPatch]) {
+    for instruction in instructions {
+        let PropPatch::Set(fragment) = instruction else {
+            continue;
+        };
+        if fragment.name != PropName::new(MICROSOFT, "Win32LastModifiedTime") {
+            continue;
+        }
+        let text = fragment
+            .xml
+            .split_once('>')
+            .and_then(|(_, rest)| rest.rsplit_once('<'))
+            .map(|(text, _)| text.trim());
+        if let Some(when) = text.and_then(date::parse) {
+            let _ = set_modified(node, when);
+        }
+    }
 }
