@@ -435,3 +435,17 @@ fn issue_16_windows_properties_succeed_and_set_the_modification_time() {
     let since = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
     assert_eq!(since.as_secs(), 978_307_200);
 }
+
+#[test]
+fn issue_16_propfind_to_an_http_1_0_client_carries_its_length() {
+    let server = TestServer::start();
+    std::fs::write(server.path("f"), "x").unwrap();
+    let r = server.exchange(b"PROPFIND /files/ HTTP/1.0\r\nHost: localhost\r\nDepth: 1\r\n\r\n");
+    assert_eq!(r.status, 207);
+    assert!(r.header("content-length").is_some(), "{}", r.head);
+    assert!(
+        r.text().contains("<D:href>/files/f</D:href>"),
+        "{}",
+        r.text()
+    );
+}
