@@ -44,3 +44,4 @@ pub use serve::webdav::if_header::{
 pub use serve::webdav::xml::{
     Fragment, PropFind, PropPatch, XmlLimits, parse_lockinfo, parse_propfind, parse_proppatch,
 };
+pub use serve::webdav::{ForeignUrl, files_part};

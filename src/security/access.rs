@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::Policy;
-use crate::http::request::RequestHead;
+use crate::http::request::{Method, RequestHead};
 use crate::security::origin;
 // the binary (`--allowed-host`) and the fuzz targets read `Host` and `Origin` through here
 pub use crate::security::origin::{host_name, origin_authority};
@@ -84,7 +84,7 @@ pub fn decide(
     head: &RequestHead,
     credentials: &Credentials,
 ) -> Result<Grant, Refusal> {
-    let write = !head.method.is_safe();
+    let write = !is_read(&head.method);
     if origin::is_misdirected(policy, head) {
         return Err(Refusal::MisdirectedHost);
     }
@@ -121,6 +121,13 @@ pub fn resource_policy(policy: &Policy) -> &'static str {
     } else {
         "same-origin"
     }
+}
+
+/// Methods that change nothing: the safe ones, and WebDAV's PROPFIND (RFC 4918 §9.1: safe
+/// and idempotent), which a read-only server answers and a cross-site page cannot send
+/// without a CORS preflight that this server never grants.
+fn is_read(method: &Method) -> bool {
+    method.is_safe() || matches!(method, Method::Other(m) if m == "PROPFIND")
 }
 
 /// Whether a client (authenticated or not) may write under this policy, cross-site checks

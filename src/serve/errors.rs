@@ -10,6 +10,7 @@ use std::io;
 
 use crate::config::Hints;
 use crate::files::FileError;
+use crate::files::at::FsError;
 use crate::http::body::BodyError;
 use crate::http::response::{Response, StatusCode};
 use crate::http::transfer::is_timeout;
@@ -76,6 +77,38 @@ pub fn file_status(e: &FileError) -> StatusCode {
         FileError::NoDescriptors => StatusCode::SERVICE_UNAVAILABLE,
         FileError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// The status of a failed descriptor-relative operation (`files::at`): RFC 4918 §11.5 for a
+/// full disk, 503 while out of descriptors (issue #15), 500 only for the unexpected.
+pub fn fs_status(e: &FsError) -> StatusCode {
+    match e {
+        FsError::InvalidName | FsError::NameTooLong => StatusCode::BAD_REQUEST,
+        FsError::Outside | FsError::TooManyLinks | FsError::PermissionDenied => {
+            StatusCode::FORBIDDEN
+        }
+        FsError::ReadOnly | FsError::Unsupported | FsError::TooDeep => StatusCode::FORBIDDEN,
+        FsError::NotFound => StatusCode::NOT_FOUND,
+        FsError::NotADirectory | FsError::IsADirectory | FsError::NotEmpty => StatusCode::CONFLICT,
+        FsError::AlreadyExists => StatusCode::PRECONDITION_FAILED,
+        FsError::CrossDevice => StatusCode::BAD_GATEWAY,
+        FsError::NoSpace | FsError::TooLarge => StatusCode::INSUFFICIENT_STORAGE,
+        FsError::NoDescriptors => StatusCode::SERVICE_UNAVAILABLE,
+        FsError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The answer to a failed `files::at` operation; a 500 is logged with its cause.
+pub fn fs_error(e: FsError) -> Response {
+    let status = fs_status(&e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        log::error!("file operation failed: {e}");
+    }
+    let response = Response::error(status, &e);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return response.header("Retry-After", "1");
+    }
+    response
 }
 
 /// The answer to a refused request: status, a one-line reason (with the binary's advice where

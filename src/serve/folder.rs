@@ -52,12 +52,14 @@ pub fn download(
             "folder downloads need HTTP/1.1",
         ));
     }
-    let at_root = root.current().map_err(file_error)?;
-    let dir = at_root.open_dir(&folder.relative).map_err(file_error)?;
+    let at_root = root.current().map_err(FileError::from)?;
+    let dir = at_root
+        .open_dir(&folder.relative)
+        .map_err(FileError::from)?;
     let mut tops = Vec::with_capacity(request.names.len());
     for name in &request.names {
         let name = selected(root, name)?;
-        let kind = dir.lstat(&name).map_err(file_error)?.kind;
+        let kind = dir.lstat(&name).map_err(FileError::from)?.kind;
         tops.push((name, kind));
     }
     let archive_name = folder
@@ -98,19 +100,6 @@ fn selected(root: &FileRoot, name: &str) -> Result<OsString, FileError> {
         }
         (Some(_), None) => Err(FileError::NotFound),
         _ => Err(FileError::BadName),
-    }
-}
-
-fn file_error(e: FsError) -> FileError {
-    match e {
-        FsError::NotFound | FsError::NotADirectory | FsError::Outside | FsError::TooManyLinks => {
-            FileError::NotFound
-        }
-        FsError::InvalidName | FsError::NameTooLong => FileError::BadName,
-        FsError::PermissionDenied => FileError::PermissionDenied,
-        FsError::IsADirectory => FileError::IsDirectory,
-        FsError::Io(e) => FileError::Io(e),
-        other => FileError::Io(io::Error::other(other.to_string())),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::http::response::{Response, StatusCode};
 use crate::security::access::{self, Credentials, Policy};
 use crate::security::auth::Accounts;
 use crate::serve::search::SearchLimits;
-use crate::serve::{errors, get, is_retrieval, put, routes};
+use crate::serve::{errors, get, is_retrieval, put, routes, webdav};
 
 const RETRIEVALS: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
@@ -50,10 +50,19 @@ pub fn route(
         Ok(grant) => grant,
         Err(refusal) => return errors::refusal(&refusal, &inputs.policy.hints),
     };
+    let path = head.path();
+    // WebDAV's methods (and OPTIONS) on /files/ and OPTIONS on / (issue #16)
+    if webdav::is_webdav_method(&head.method) {
+        match (path, path.strip_prefix("/files/"), files) {
+            ("/", _, _) if head.method == Method::Options => return webdav::options_root(),
+            (_, Some(_), None) => return errors::no_directory(&inputs.policy.hints),
+            (_, Some(name), Some(root)) => return webdav::handle(root, name, head, body, &grant),
+            _ => {}
+        }
+    }
     if let Method::Other(_) = head.method {
         return Response::error(StatusCode::NOT_IMPLEMENTED, "method not implemented");
     }
-    let path = head.path();
     // the small routes only answer retrievals; OPTIONS, safe as it is, gets 405 there
     let retrieval = is_retrieval(&head.method);
     match (path, &head.method) {
@@ -84,8 +93,11 @@ pub fn route(
                         access::resource_policy(inputs.policy),
                     )
                 }
-                (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
-                (Some(root), Method::Delete) => put::delete_file(root, name, head),
+                (Some(root), Method::Post | Method::Put) => {
+                    webdav::refuse_locked_write(root, name, head, &grant)
+                        .unwrap_or_else(|| put::put_file(root, name, head, body))
+                }
+                (Some(root), Method::Delete) => webdav::delete(root, name, head, &grant),
                 (Some(_), _) => method_not_allowed(FILES),
             },
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),

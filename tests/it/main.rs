@@ -15,3 +15,4 @@ mod security;
 mod support;
 mod tls;
 mod web;
+mod webdav;

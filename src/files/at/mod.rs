@@ -43,7 +43,8 @@ pub use tree::{
 };
 pub use write::{CopyOptions, Replace, TempFile, temp_owner};
 pub use xattr::{
-    SetXattr, Space, copy_xattrs, space, xattr_get, xattr_list, xattr_remove, xattr_set,
+    SetXattr, Space, copy_xattrs, may_have_xattrs, set_modified, space, xattr_get, xattr_list,
+    xattr_remove, xattr_set,
 };
 
 /// What went wrong, in the terms a caller maps to an answer.

@@ -11,7 +11,9 @@ use rustix::buffer::spare_capacity;
 use rustix::fs::XattrFlags;
 use rustix::io::Errno;
 
-use super::{FsError, Result};
+use std::ffi::OsStr;
+
+use super::{Dir, FsError, Result, segment};
 
 /// The namespace every name here must be in.
 const USER: &str = "user.";
@@ -104,6 +106,44 @@ pub fn xattr_list(fd: impl AsFd) -> Result<Vec<String>> {
         }
     }
     Err(FsError::TooLarge)
+}
+
+/// Whether the entry `name` of `dir` (not followed) may carry `user.` attributes whose names
+/// start with `prefix`: one `llistxattr` through `/proc/self/fd`, where opening the entry to
+/// ask would cost six system calls (a listing asks it of every entry). The directory is the one
+/// already open, so nothing is resolved from the root again. `true` whenever it cannot tell
+/// (no `/proc`, a long list): the caller then opens the entry and looks.
+pub fn may_have_xattrs(dir: &Dir, name: &OsStr, prefix: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(name) = segment(name) else {
+        return true;
+    };
+    let mut path = std::path::PathBuf::from(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()));
+    path.push(name);
+    let mut list = [0u8; 1024];
+    match rustix::fs::llistxattr(&path, &mut list[..]) {
+        Ok(len) => list[..len]
+            .split(|&b| b == 0)
+            .any(|n| n.starts_with(prefix.as_bytes())),
+        Err(_) => true,
+    }
+}
+
+/// Sets the modification time (and the access time, to the same) of an open entry: what a
+/// client that carries times in properties (Windows' `Win32LastModifiedTime`) asks for.
+pub fn set_modified(fd: impl AsFd, when: std::time::SystemTime) -> Result<()> {
+    let since = when
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let time = rustix::fs::Timespec {
+        tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: since.subsec_nanos().into(),
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    Ok(rustix::fs::futimens(fd, &times)?)
 }
 
 /// Copies every `user.` attribute of `from` onto `to`. A source on a file system without

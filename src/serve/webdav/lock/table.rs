@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{
-    Depth, Lock, LockError, LockLimits, Locked, NewLock, Timeout, compatible, is_below, new_token,
+    Depth, Lock, LockError, LockLimits, Locked, NewLock, Timeout, compatible, new_token,
     self_and_ancestors,
 };
 
@@ -267,6 +267,7 @@ impl LockTable {
     }
 
     /// Locks held now.
+    #[cfg(test)]
     pub fn len(&self, now: Instant) -> usize {
         self.inner(now).by_token.len()
     }

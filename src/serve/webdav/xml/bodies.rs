@@ -162,8 +162,6 @@ mod tests {
     use super::super::DAV;
     use super::*;
 
-    use super::*;
-
     const NS: &str = "http://example.com/neon/litmus/";
     const DECL: &str = r#"<?xml version="1.0" encoding="utf-8" ?>"#;
 

@@ -25,7 +25,7 @@ use std::fmt;
 use crate::http::response::StatusCode;
 use reader::Parser;
 
-pub use bodies::{LockInfo, PropFind, PropPatch, parse_lockinfo, parse_propfind, parse_proppatch};
+pub use bodies::{PropFind, PropPatch, parse_lockinfo, parse_propfind, parse_proppatch};
 
 /// The WebDAV namespace.
 pub const DAV: &str = "DAV:";

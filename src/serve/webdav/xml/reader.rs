@@ -256,9 +256,6 @@ mod tests {
     use super::*;
     use crate::http::response::StatusCode;
 
-    use super::*;
-
-    const NS: &str = "http://example.com/neon/litmus/";
     const DECL: &str = r#"<?xml version="1.0" encoding="utf-8" ?>"#;
 
     fn limits() -> XmlLimits {
@@ -267,10 +264,6 @@ mod tests {
 
     fn propfind(body: &str) -> Result<PropFind, XmlError> {
         parse_propfind(body.as_bytes(), limits())
-    }
-
-    fn name(ns: &str, local: &str) -> PropName {
-        PropName::new(ns, local)
     }
 
     #[test]
