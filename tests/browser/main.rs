@@ -70,10 +70,23 @@ impl Drop for Driver {
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_downloading(driver, profile, profile).await
+}
+
+/// A Chromium session that saves downloads into `downloads` without asking.
+async fn browser_downloading(
+    driver: &Driver,
+    profile: &std::path::Path,
+    downloads: &std::path::Path,
+) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
         json!({
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            },
             "binary": "/usr/bin/chromium",
             "args": [
                 "--headless",
@@ -97,17 +110,18 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .expect("a Chromium session")
 }
 
-/// The names in the listing's rows, top to bottom (the parent link left out).
+/// The names in the listing's rows, top to bottom (the parent link left out), read in one
+/// script call so that a page reloading meanwhile cannot leave a stale element in hand.
 async fn row_names(client: &Client) -> Vec<String> {
-    let mut names = Vec::new();
-    for cell in client
-        .find_all(Locator::Css("tbody tr:not(.parent) td.name a"))
+    let names = client
+        .execute(
+            "return [...document.querySelectorAll('tbody tr:not(.parent) td.name a')]
+               .map((a) => a.innerText);",
+            vec![],
+        )
         .await
-        .unwrap()
-    {
-        names.push(cell.text().await.unwrap());
-    }
-    names
+        .unwrap();
+    serde_json::from_value(names).unwrap()
 }
 
 const AWKWARD: [&str; 8] = [
@@ -257,7 +271,7 @@ async fn issue_9_a_person_browses_uploads_deletes_and_sorts() {
 
     // delete one, through the confirmation
     let row = client
-        .find(Locator::XPath("//tr[td/a[text()='old.log']]"))
+        .find(Locator::XPath("//tr[td/a[@data-name='old.log']]"))
         .await
         .unwrap();
     row.find(Locator::Css("button.delete"))
@@ -322,6 +336,225 @@ async fn issue_9_a_person_browses_uploads_deletes_and_sorts() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     fs::create_dir_all(&docs).unwrap();
     fs::write(docs.join("listing.png"), png).unwrap();
+    client.close().await.unwrap();
+}
+
+/// Answers the prompt the page just opened with `text`.
+async fn answer_prompt(client: &Client, text: &str) {
+    client.send_alert_text(text).await.unwrap();
+    client.accept_alert().await.unwrap();
+}
+
+async fn row_button(client: &Client, name: &str, class: &str) {
+    let row = client
+        .find(Locator::XPath(&format!("//tr[td/a[@data-name='{name}']]")))
+        .await
+        .unwrap();
+    row.find(Locator::Css(&format!("button.{class}")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for_link(client: &Client, text: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("{text} never listed: {e}"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issue_17_a_person_makes_renames_moves_downloads_searches_and_deletes_a_folder() {
+    let server = TestServer::start();
+    fs::write(server.path("drag me.txt"), "dragged\n").unwrap();
+    fs::write(server.path("move me.txt"), "moved by menu\n").unwrap();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let client = browser_downloading(&driver, profile.path(), downloads.path()).await;
+    client.goto(&server.url("/files/")).await.unwrap();
+
+    // a new folder, then an upload into it through the page
+    client
+        .find(Locator::Id("new-folder"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    answer_prompt(&client, "Trip 2026").await;
+    wait_for_link(&client, "Trip 2026/").await;
+    assert!(server.path("Trip 2026").is_dir());
+    client
+        .find(Locator::LinkText("Trip 2026/"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let photo = downloads.path().join("beach #1.jpg");
+    let content = binary(1_500_000, 17);
+    fs::write(&photo, &content).unwrap();
+    client
+        .find(Locator::Id("picker"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    wait_for_link(&client, "beach #1.jpg").await;
+    fs::remove_file(&photo).unwrap();
+    client
+        .find(Locator::Css("a[rel=up]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // a name that exists already is refused with a message, and nothing changes
+    client
+        .find(Locator::Id("new-folder"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    answer_prompt(&client, "Trip 2026").await;
+    let status = client.find(Locator::Id("status")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#status.failed"))
+        .await
+        .unwrap();
+    assert!(status.text().await.unwrap().contains("already exists"));
+
+    // rename the folder in place
+    row_button(&client, "Trip 2026", "rename").await;
+    answer_prompt(&client, "Trip & more").await;
+    wait_for_link(&client, "Trip & more/").await;
+    assert!(server.path("Trip & more/beach #1.jpg").is_file());
+    assert!(!server.path("Trip 2026").exists());
+
+    // move a file into it by dragging its row onto the folder's row (the page's drag handlers,
+    // driven by script: WebDriver cannot perform a native HTML drag)
+    client
+        .execute(
+            "const [from, to] = arguments;
+             const row = (name) => [...document.querySelectorAll('tbody tr')]
+               .find((r) => r.querySelector('td.name a')?.textContent === name);
+             const data = new DataTransfer();
+             row(from).dispatchEvent(new DragEvent('dragstart', { dataTransfer: data, bubbles: true }));
+             row(to).dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+             row(to).dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));",
+            vec![json!("drag me.txt"), json!("Trip & more/")],
+        )
+        .await
+        .unwrap();
+    wait_until_gone(&client, "drag me.txt").await;
+    assert_eq!(
+        fs::read(server.path("Trip & more/drag me.txt")).unwrap(),
+        b"dragged\n"
+    );
+
+    // and one with "Move to…", from the keyboard
+    let row = client
+        .find(Locator::XPath("//tr[td/a[@data-name='move me.txt']]"))
+        .await
+        .unwrap();
+    let button = row.find(Locator::Css("button.move")).await.unwrap();
+    button.send_keys("\u{e007}").await.unwrap(); // Enter
+    answer_prompt(&client, "/files/Trip & more/").await;
+    wait_until_gone(&client, "move me.txt").await;
+    assert_eq!(
+        fs::read(server.path("Trip & more/move me.txt")).unwrap(),
+        b"moved by menu\n"
+    );
+
+    // download the folder as zip from its page; every entry's bytes match
+    client
+        .find(Locator::LinkText("Trip & more/"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("download-zip"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let zip = downloads.path().join("Trip & more.zip");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !zip.is_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no download in {downloads:?}"
+        );
+        client.find(Locator::Css("body")).await.unwrap();
+    }
+    let out = downloads.path().join("out");
+    let unzip = std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(unzip.success());
+    assert_eq!(fs::read(out.join("beach #1.jpg")).unwrap(), content);
+    assert_eq!(fs::read(out.join("drag me.txt")).unwrap(), b"dragged\n");
+    assert_eq!(
+        fs::read(out.join("move me.txt")).unwrap(),
+        b"moved by menu\n"
+    );
+
+    // search from the root and follow the hit
+    client.goto(&server.url("/files/")).await.unwrap();
+    let search = client.find(Locator::Id("search")).await.unwrap();
+    search.send_keys("MOVE ME").await.unwrap();
+    search.send_keys("\u{e007}").await.unwrap();
+    wait_for_link(&client, "Trip & more/move me.txt").await;
+    client
+        .find(Locator::LinkText("Trip & more/move me.txt"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let body = client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "moved by menu");
+
+    // delete the folder: the confirmation says how much it holds
+    client.goto(&server.url("/files/")).await.unwrap();
+    row_button(&client, "Trip & more", "delete").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let question = loop {
+        if let Ok(text) = client.get_alert_text().await {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no confirmation");
+    };
+    assert_eq!(
+        question,
+        "Delete the folder Trip & more and the 3 entries in it?"
+    );
+    client.accept_alert().await.unwrap();
+    wait_until_gone(&client, "Trip & more/").await;
+    assert!(!server.path("Trip & more").exists());
     client.close().await.unwrap();
 }
 
