@@ -434,3 +434,70 @@ fn search_stops_at_its_limit_and_says_so() {
         10
     );
 }
+
+/// The page's write actions are WebDAV requests: without an account they are refused like any
+/// write, with one they go through; a name that exists is never replaced.
+#[test]
+fn folder_actions_need_an_account_and_never_replace() {
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("users");
+    fs::write(&file, format!("alice:{}\n", bcrypt::hash("pw", 4).unwrap())).unwrap();
+    let server = TestServer::with_args(&["--auth-file", file.to_str().unwrap()]);
+    fs::create_dir(server.path("kept")).unwrap();
+    fs::write(server.path("a.txt"), "a").unwrap();
+    let alice = "Authorization: Basic YWxpY2U6cHc=\r\n"; // alice:pw
+    let ask = |line: &str, auth: &str| {
+        exchange(
+            &server,
+            &format!("{line} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n"),
+        )
+    };
+    assert_eq!(ask("MKCOL /files/new/", "").status, 401);
+    assert!(!server.path("new").exists());
+    let moved = "MOVE /files/a.txt HTTP/1.1\r\nHost: localhost\r\nDestination: /files/kept/a.txt";
+    let status = |r: RawResponse| r.status;
+    assert_eq!(status(exchange(&server, &format!("{moved}\r\n\r\n"))), 401);
+    assert_eq!(ask("DELETE /files/kept/", "").status, 401);
+    assert!(server.path("kept").is_dir() && server.path("a.txt").is_file());
+
+    assert_eq!(ask("MKCOL /files/new/", alice).status, 201);
+    assert_eq!(ask("MKCOL /files/new/", alice).status, 405, "exists");
+    assert_eq!(ask("MKCOL /files/no/such/", alice).status, 409, "no parent");
+    fs::write(server.path("kept/a.txt"), "other").unwrap();
+    let clash = format!("{moved}\r\nOverwrite: F\r\n{alice}\r\n");
+    assert_eq!(status(exchange(&server, &clash)), 412, "never replaced");
+    assert_eq!(fs::read(server.path("kept/a.txt")).unwrap(), b"other");
+    // reading (archives, searches) needs no account without --private
+    assert_eq!(ask("GET /files/?download=zip", "").status, 200);
+    assert_eq!(ask("GET /files/?q=a", "").status, 200);
+}
+
+#[test]
+fn a_read_only_server_still_downloads_and_searches_but_manages_nothing() {
+    let server = TestServer::with_args(&["--read-only"]);
+    fs::create_dir(server.path("d")).unwrap();
+    fs::write(server.path("d/x.txt"), "x").unwrap();
+    for line in ["MKCOL /files/e/", "DELETE /files/d/", "MOVE /files/d/"] {
+        let response = exchange(
+            &server,
+            &format!("{line} HTTP/1.1\r\nHost: localhost\r\nDestination: /files/f/\r\n\r\n"),
+        );
+        assert_eq!(response.status, 405, "{line}");
+    }
+    assert!(server.path("d/x.txt").is_file());
+    assert_eq!(
+        exchange(
+            &server,
+            "GET /files/d/?download=tar HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        search(&server, "/files/?q=x", "text/plain").text(),
+        "d/x.txt\n"
+    );
+    // the page offers no write controls
+    let page = search(&server, "/files/", "text/html").text();
+    assert!(!page.contains("id=\"manage\""));
+}
