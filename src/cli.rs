@@ -48,6 +48,15 @@ pub struct Args {
     /// 0 turns the guard off
     #[arg(long, default_value_t = config::MIN_BODY_RATE)]
     min_body_rate: u64,
+    /// Seconds a resumable upload may go without an append before it is removed
+    #[arg(long, default_value_t = config::UPLOAD_MAX_AGE.as_secs())]
+    upload_expiry: u64,
+    /// Open resumable uploads one client may hold (beyond: 429)
+    #[arg(long, default_value_t = config::MAX_UPLOADS_PER_CLIENT)]
+    max_uploads_per_client: usize,
+    /// Open resumable uploads in all (beyond: 507)
+    #[arg(long, default_value_t = config::MAX_UPLOADS)]
+    max_uploads: usize,
     /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
     /// SIGHUP
     #[arg(long, value_name = "PATH")]
@@ -169,6 +178,9 @@ impl Args {
                 idle_timeout: positive("idle-timeout", self.idle_timeout)?,
                 io_timeout: positive("io-timeout", self.io_timeout)?,
                 min_body_rate: self.min_body_rate,
+                upload_max_age: Duration::from_secs(self.upload_expiry.max(1)),
+                max_uploads_per_client: self.max_uploads_per_client,
+                max_uploads: self.max_uploads,
                 ..Limits::default()
             },
             policy,

@@ -45,6 +45,12 @@ pub struct Limits {
     /// Slowest average body rate in bytes per second, after a grace of `io_timeout`: a body
     /// must be complete by `start + io_timeout + received / min_body_rate` (then 408). 0 is off.
     pub min_body_rate: u64,
+    /// How long a resumable upload may go without an append before it is removed.
+    pub upload_max_age: Duration,
+    /// Open resumable uploads one client (account, or address when anonymous) may hold; 429.
+    pub max_uploads_per_client: usize,
+    /// Open resumable uploads in all; beyond it 507.
+    pub max_uploads: usize,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -60,6 +66,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// 1 KiB/s: a 1 MiB body may take 30 s + 17 min; one byte every 29 s is cut off after 30 s.
 pub const MIN_BODY_RATE: u64 = 1024;
+pub const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_UPLOADS_PER_CLIENT: usize = 64;
+pub const MAX_UPLOADS: usize = 1024;
 /// The realm of the Basic challenge.
 pub const REALM: &str = "files";
 
@@ -75,6 +84,9 @@ impl Default for Limits {
             idle_timeout: IDLE_TIMEOUT,
             io_timeout: IO_TIMEOUT,
             min_body_rate: MIN_BODY_RATE,
+            upload_max_age: UPLOAD_MAX_AGE,
+            max_uploads_per_client: MAX_UPLOADS_PER_CLIENT,
+            max_uploads: MAX_UPLOADS,
         }
     }
 }

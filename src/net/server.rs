@@ -118,10 +118,14 @@ impl std::error::Error for BindError {
 /// Binds the listening socket and canonicalises the file root.
 pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
     let files = match &config.directory {
-        Some(dir) => Some(FileRoot::new(dir).map_err(|source| BindError::Directory {
-            path: dir.clone(),
-            source,
-        })?),
+        Some(dir) => Some(
+            FileRoot::new(dir)
+                .and_then(|root| crate::serve::resumable::start(dir, &config.limits).map(|()| root))
+                .map_err(|source| BindError::Directory {
+                    path: dir.clone(),
+                    source,
+                })?,
+        ),
         None => None,
     };
     let socket =

@@ -2,7 +2,7 @@
 //! `errors`); then one `match` on (path, method): known paths with the wrong method get 405
 //! and `Allow`, methods this server does not implement get 501, everything else 404.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -11,10 +11,27 @@ use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
 use crate::security::access::{self, Credentials, Policy};
 use crate::security::auth::Accounts;
-use crate::serve::{errors, get, is_retrieval, put, routes};
+use crate::serve::resumable::create::{Creator, create, is_creation};
+use crate::serve::resumable::{UPLOADS_PREFIX, resource::upload_resource};
+use crate::serve::{errors, get, is_retrieval, put, resumable, routes};
 
 const RETRIEVALS: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
+const FILES_AND_OPTIONS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+
+/// A request's body as the router reads it, and the one thing besides reading that a route
+/// may do with the connection: send an interim (1xx) head before the body is read. The
+/// connection writes any `100 Continue` the client waits for first.
+pub trait RequestBody: Read {
+    fn send_interim(&mut self, head: &[u8]) -> io::Result<()>;
+}
+
+/// No body, no connection: nothing to send.
+impl RequestBody for io::Empty {
+    fn send_interim(&mut self, _head: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The inputs of the access decision besides the request itself: the rules, the accounts,
 /// the client's address.
@@ -28,7 +45,7 @@ pub struct AccessInputs<'a> {
 /// a handler that refuses the request leaves it unread and the connection decides what then.
 pub fn route(
     head: &RequestHead,
-    body: &mut dyn Read,
+    body: &mut dyn RequestBody,
     files: Option<&FileRoot>,
     inputs: &AccessInputs,
 ) -> Response {
@@ -63,9 +80,27 @@ pub fn route(
                     // the listing page offers uploads and deletes only to a client that may make them
                     get::get_file(root, name, head, grant.may_write)
                 }
+                (Some(root), _) if is_creation(head) => {
+                    let creator = Creator {
+                        user: grant.user.as_deref(),
+                        peer: inputs.peer,
+                    };
+                    let plain = |body: &mut dyn RequestBody| -> Response {
+                        put::put_file(root, name, head, body)
+                    };
+                    create(root, name, head, body, &creator, &plain)
+                }
                 (Some(root), Method::Post | Method::Put) => put::put_file(root, name, head, body),
                 (Some(root), Method::Delete) => put::delete_file(root, name, head),
+                (Some(_), Method::Options) => resumable::options(FILES_AND_OPTIONS),
                 (Some(_), _) => method_not_allowed(FILES),
+            },
+            _ if path.starts_with(UPLOADS_PREFIX) => match files {
+                Some(root) => {
+                    let id = &path[UPLOADS_PREFIX.len()..];
+                    upload_resource(root, id, head, body, grant.user.as_deref())
+                }
+                None => Response::error(StatusCode::NOT_FOUND, "not found"),
             },
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),
         },
