@@ -5,6 +5,7 @@ mod differential;
 mod files;
 mod listing;
 mod protocol;
+mod resumable;
 mod routes;
 mod security;
 mod support;

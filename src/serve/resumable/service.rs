@@ -94,9 +94,9 @@ impl Service {
 
     /// Claims `id` for one writer; `None` while another request holds it.
     pub fn claim(&self, id: UploadId) -> Option<Busy<'_>> {
-        self.busy_set()
-            .insert(id)
-            .then_some(Busy { service: self, id })
+        // the set's lock is released before a `Busy` exists: its drop takes the lock again
+        let claimed = self.busy_set().insert(id);
+        claimed.then(|| Busy { service: self, id })
     }
 
     pub fn sync_every(&self) -> u64 {
@@ -184,5 +184,34 @@ impl Service {
             return Err(true);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_at_a_time_and_a_refused_claim_releases_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let service = Service {
+            store: Store::open(&dir.path().join(STATE_DIR)).expect("store"),
+            settings: Settings {
+                max_size: 10,
+                max_age: Duration::from_secs(60),
+                per_client: 1,
+                total: 1,
+            },
+            busy: Mutex::new(HashSet::new()),
+        };
+        let id = UploadId::random().expect("id");
+        let first = service.claim(id).expect("free");
+        assert!(service.claim(id).is_none());
+        assert!(
+            service.claim(id).is_none(),
+            "the refused claim did not release the first"
+        );
+        drop(first);
+        assert!(service.claim(id).is_some());
     }
 }
