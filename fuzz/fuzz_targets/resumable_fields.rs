@@ -28,7 +28,10 @@ const FIELDS: [&str; 6] = [
 fuzz_target!(|data: &[u8]| {
     if let Ok(state) = UploadState::from_bytes(data) {
         let bytes = state.to_bytes().expect("a state read back can be written");
-        assert_eq!(UploadState::from_bytes(&bytes).expect("and read again"), state);
+        assert_eq!(
+            UploadState::from_bytes(&bytes).expect("and read again"),
+            state
+        );
     }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
