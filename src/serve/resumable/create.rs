@@ -97,7 +97,12 @@ pub fn create(
         };
     }
     let busy = service.claim(state.id);
-    if let Err(e) = service.store.create(&state) {
+    if let Err(e) = service
+        .store
+        .ensure_dir()
+        .map_err(Into::into)
+        .and_then(|()| service.store.create(&state))
+    {
         log::error!("resumable upload: cannot create: {e}");
         return Response::error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -40,8 +40,8 @@ pub struct Service {
 
 static SERVICE: OnceLock<Service> = OnceLock::new();
 
-/// Opens the state directory under `root`, removes what expired while the server was down,
-/// and sweeps again periodically. Once per process; later calls change nothing.
+/// Finds the state directory under `root` (made with the first upload), removes what expired
+/// while the server was down, and sweeps again periodically. Once per process; later calls change nothing.
 pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
     let settings = Settings {
         max_size: limits.max_body_bytes.min(MAX_INTEGER),
@@ -49,7 +49,12 @@ pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
         per_client: limits.max_uploads_per_client,
         total: limits.max_uploads,
     };
-    let store = Store::open(&root.join(STATE_DIR))?;
+    let dir = root.join(STATE_DIR);
+    let store = Store::at(&dir);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        // what is there must be our directory, not a link to somewhere else
+        store.ensure_dir()?;
+    }
     let service = Service {
         store,
         settings,
