@@ -9,7 +9,7 @@
 //!   ranges, RFC 9530 digests.
 //! - `listing/`: directory listings as text, JSON or an HTML page.
 //! - `compress`, `mime`: content coding, media types.
-//! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
+//! - `resumable/`: resumable uploads (IETF draft): creation on `/files/`, `/uploads/{id}`.
 //! - `webdav/`: WebDAV's If header, lock table, XML bodies and 207 writer (not yet routed).
 //! - `archive/`: streamed tar and zip writers for folder downloads (not yet routed).
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.

@@ -157,6 +157,13 @@ mod tests {
             ("BREW", "/", 501, None),
             ("BREW", "/nope", 501, None),
             ("POST", "/nope", 404, None),
+            (
+                "HEAD",
+                "/uploads/00000000000000000000000000000000",
+                404,
+                None,
+            ),
+            ("PATCH", "/uploads/x", 404, None),
         ];
         for (method, target, status, allow) in cases {
             assert_eq!(
