@@ -59,6 +59,15 @@ pub struct Args {
     /// of --io-timeout (then the connection is closed); 0 turns the guard off
     #[arg(long, default_value_t = config::MIN_SEND_RATE)]
     min_send_rate: u64,
+    /// Seconds a resumable upload may go without an append before it is removed
+    #[arg(long, default_value_t = config::UPLOAD_MAX_AGE.as_secs())]
+    upload_expiry: u64,
+    /// Open resumable uploads one client may hold (beyond: 429)
+    #[arg(long, default_value_t = config::MAX_UPLOADS_PER_CLIENT)]
+    max_uploads_per_client: usize,
+    /// Open resumable uploads in all (beyond: 507)
+    #[arg(long, default_value_t = config::MAX_UPLOADS)]
+    max_uploads: usize,
     /// htpasswd file (bcrypt from `htpasswd -B`, or argon2id): writes need a user; reloaded on
     /// SIGHUP
     #[arg(long, value_name = "PATH")]
@@ -197,6 +206,9 @@ impl Args {
                 max_search_results: self.max_search_results as usize,
                 search_time_limit: config::SEARCH_TIME_LIMIT,
                 min_send_rate: self.min_send_rate,
+                upload_max_age: Duration::from_secs(self.upload_expiry.max(1)),
+                max_uploads_per_client: self.max_uploads_per_client,
+                max_uploads: self.max_uploads,
                 ..Limits::default()
             },
             policy,

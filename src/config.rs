@@ -70,6 +70,12 @@ pub struct Limits {
     /// after a grace of `io_timeout`: a response must be sent by
     /// `start + io_timeout + sent / min_send_rate` (then the connection is closed). 0 is off.
     pub min_send_rate: u64,
+    /// How long a resumable upload may go without an append before it is removed.
+    pub upload_max_age: Duration,
+    /// Open resumable uploads one client (account, or address when anonymous) may hold; 429.
+    pub max_uploads_per_client: usize,
+    /// Open resumable uploads in all; beyond it 507.
+    pub max_uploads: usize,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -93,6 +99,9 @@ pub const SEARCH_TIME_LIMIT: Duration = Duration::from_secs(10);
 /// 1 KiB/s, as for bodies: a reader that stalls is cut off after 30 s, one that takes a byte
 /// at a time within minutes, however the kernel splits the writes.
 pub const MIN_SEND_RATE: u64 = 1024;
+pub const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_UPLOADS_PER_CLIENT: usize = 64;
+pub const MAX_UPLOADS: usize = 1024;
 /// The realm of the Basic challenge.
 pub const REALM: &str = "files";
 
@@ -111,6 +120,9 @@ impl Default for Limits {
             max_search_results: MAX_SEARCH_RESULTS,
             search_time_limit: SEARCH_TIME_LIMIT,
             min_send_rate: MIN_SEND_RATE,
+            upload_max_age: UPLOAD_MAX_AGE,
+            max_uploads_per_client: MAX_UPLOADS_PER_CLIENT,
+            max_uploads: MAX_UPLOADS,
         }
     }
 }

@@ -38,6 +38,10 @@ pub use http::parse::{HeadScanner, ParseError, Parsed, parse_head};
 pub use http::request::{RequestHead, Version};
 pub use serve::listing::{Format, encode_segment, negotiate, parse_query};
 pub use serve::query::{FolderAction, MAX_SEARCH_CHARS, MAX_SELECTED, folder_action};
+pub use serve::resumable::fields::{
+    InteropVersion, MAX_INTEGER, UploadFields, UploadLimit, VersionField, serialize_count,
+};
+pub use serve::resumable::state::UploadState;
 pub use serve::webdav::if_header::{
     Condition, EntityTag, IfHeader, IfList, IfState, Test, parse_coded_url, parse_if,
 };

@@ -33,6 +33,10 @@ impl<R: Read> LengthReader<R> {
     pub fn get_ref(&self) -> &R {
         &self.inner
     }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
 }
 
 impl<R: Read> Read for LengthReader<R> {
@@ -119,6 +123,10 @@ impl<R: BufRead> ChunkedReader<R> {
 
     pub fn get_ref(&self) -> &R {
         &self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// Whether the final chunk and the trailers have been read.

@@ -10,6 +10,7 @@ use crate::config::Limits;
 use crate::http::body::{BodyFraming, ChunkedReader, LengthReader};
 use crate::http::response;
 use crate::net::stream::Stream;
+use crate::serve::router::RequestBody;
 
 /// Room for a typical request head; grows for larger ones up to `max_head_bytes`.
 const READ_BUF_BYTES: usize = 256;
@@ -204,6 +205,14 @@ impl<'a, T: Transport> BodySource<'a, T> {
         Ok(())
     }
 
+    /// A 1xx head before the body: after the 100 the client waits for (RFC 9110 §15.2 and
+    /// the resumable-upload draft §5: a 104 does not replace it).
+    fn send_interim(&mut self, head: &[u8]) -> io::Result<()> {
+        self.send_continue()?;
+        self.stream.write_all(head)?;
+        self.stream.flush()
+    }
+
     fn before_socket_read(&mut self) -> io::Result<()> {
         self.send_continue()?;
         let wait = self.pace.wait()?;
@@ -296,6 +305,17 @@ impl<'a, T: Transport> BodyReader<'a, T> {
             Framed::Chunked(r) => r.get_ref(),
         };
         source.expect == Expect::Continue
+    }
+}
+
+impl<T: Transport> RequestBody for BodyReader<'_, T> {
+    /// Only while a body is to come: without one the final response follows at once.
+    fn send_interim(&mut self, head: &[u8]) -> io::Result<()> {
+        match &mut self.framed {
+            Framed::None => Ok(()),
+            Framed::Length(r) => r.get_mut().send_interim(head),
+            Framed::Chunked(r) => r.get_mut().send_interim(head),
+        }
     }
 }
 

@@ -125,16 +125,17 @@ impl std::error::Error for BindError {
 
 /// Binds the listening socket and canonicalises the file root.
 pub fn bind(config: Config, services: Services) -> Result<Server, BindError> {
-    let files =
-        match &config.directory {
-            Some(dir) => Some(FileRoot::new(dir, config.dot_files).map_err(|source| {
-                BindError::Directory {
+    let files = match &config.directory {
+        Some(dir) => Some(
+            FileRoot::new(dir, config.dot_files)
+                .and_then(|root| crate::serve::resumable::start(dir, &config.limits).map(|()| root))
+                .map_err(|source| BindError::Directory {
                     path: dir.clone(),
                     source,
-                }
-            })?),
-            None => None,
-        };
+                })?,
+        ),
+        None => None,
+    };
     let socket =
         listening_socket(config.addr, &config.limits).map_err(|source| BindError::Listen {
             addr: config.addr,

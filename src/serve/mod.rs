@@ -10,8 +10,8 @@
 //! - `listing/`: directory listings as text, JSON or an HTML page.
 //! - `compress`, `mime`: content coding, media types.
 //! - `slots`: the bound on CPU-heavy work per request (whole-file digests, gzip of large files).
-//! - `resumable/`: upload resources of the resumable-upload draft (not yet routed).
-//! - `webdav/`: WebDAV's If header, lock table, XML bodies and 207 writer (not yet routed).
+//! - `resumable/`: resumable uploads (IETF draft): creation on `/files/`, `/uploads/{id}`.
+//! - `webdav/`: WebDAV class 1 and 2: verb dispatch, PROPFIND/PROPPATCH, collections, COPY/MOVE, locks.
 //! - `archive/`: streamed tar and zip writers; `folder`: a folder (or a selection) as one
 //!   archive download; `search`: names below a folder; `query`: the folder parameters.
 //! - `errors`: the one place where a `FileError` or an access refusal becomes a response.

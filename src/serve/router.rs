@@ -2,7 +2,7 @@
 //! `errors`); then one `match` on (path, method): known paths with the wrong method get 405
 //! and `Allow`, methods this server does not implement get 501, everything else 404.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -12,11 +12,27 @@ use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
 use crate::security::access::{self, Credentials, Policy};
 use crate::security::auth::Accounts;
+use crate::serve::resumable::create::{Creator, create, is_creation};
+use crate::serve::resumable::{UPLOADS_PREFIX, resource::upload_resource};
 use crate::serve::search::SearchLimits;
-use crate::serve::{errors, get, is_retrieval, put, routes, webdav};
+use crate::serve::{errors, get, is_retrieval, put, resumable, routes, webdav};
 
 const RETRIEVALS: &str = "GET, HEAD";
 const FILES: &str = "GET, HEAD, POST, PUT, DELETE";
+
+/// A request's body as the router reads it, and the one thing besides reading that a route
+/// may do with the connection: send an interim (1xx) head before the body is read. The
+/// connection writes any `100 Continue` the client waits for first.
+pub trait RequestBody: Read {
+    fn send_interim(&mut self, head: &[u8]) -> io::Result<()>;
+}
+
+/// No body, no connection: nothing to send.
+impl RequestBody for io::Empty {
+    fn send_interim(&mut self, _head: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The inputs of the access decision besides the request itself: the rules, the accounts,
 /// the client's address.
@@ -33,7 +49,7 @@ pub struct AccessInputs<'a> {
 /// a handler that refuses the request leaves it unread and the connection decides what then.
 pub fn route(
     head: &RequestHead,
-    body: &mut dyn Read,
+    body: &mut dyn RequestBody,
     files: Option<&FileRoot>,
     inputs: &AccessInputs,
     limits: &Limits,
@@ -56,7 +72,14 @@ pub fn route(
         match (path, path.strip_prefix("/files/"), files) {
             ("/", _, _) if head.method == Method::Options => return webdav::options_root(),
             (_, Some(_), None) => return errors::no_directory(&inputs.policy.hints),
-            (_, Some(name), Some(root)) => return webdav::handle(root, name, head, body, &grant),
+            (_, Some(name), Some(root)) => {
+                let response = webdav::handle(root, name, head, body, &grant);
+                // the resumable-upload draft asks OPTIONS of an upload target for its limits
+                return match head.method {
+                    Method::Options => resumable::announce(response),
+                    _ => response,
+                };
+            }
             _ => {}
         }
     }
@@ -94,11 +117,29 @@ pub fn route(
                     )
                 }
                 (Some(root), Method::Post | Method::Put) => {
-                    webdav::refuse_locked_write(root, name, head, &grant)
-                        .unwrap_or_else(|| put::put_file(root, name, head, body))
+                    webdav::refuse_locked_write(root, name, head, &grant).unwrap_or_else(|| {
+                        if !is_creation(head) {
+                            return put::put_file(root, name, head, body);
+                        }
+                        let creator = Creator {
+                            user: grant.user.as_deref(),
+                            peer: inputs.peer,
+                        };
+                        let plain = |body: &mut dyn RequestBody| -> Response {
+                            put::put_file(root, name, head, body)
+                        };
+                        create(root, name, head, body, &creator, &plain)
+                    })
                 }
                 (Some(root), Method::Delete) => webdav::delete(root, name, head, &grant),
                 (Some(_), _) => method_not_allowed(FILES),
+            },
+            _ if path.starts_with(UPLOADS_PREFIX) => match files {
+                Some(root) => {
+                    let id = &path[UPLOADS_PREFIX.len()..];
+                    upload_resource(root, id, head, body, grant.user.as_deref())
+                }
+                None => Response::error(StatusCode::NOT_FOUND, "not found"),
             },
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),
         },
@@ -161,6 +202,13 @@ mod tests {
             ("BREW", "/", 501, None),
             ("BREW", "/nope", 501, None),
             ("POST", "/nope", 404, None),
+            (
+                "HEAD",
+                "/uploads/00000000000000000000000000000000",
+                404,
+                None,
+            ),
+            ("PATCH", "/uploads/x", 404, None),
         ];
         for (method, target, status, allow) in cases {
             assert_eq!(

@@ -10,6 +10,7 @@ mod limits;
 mod listing;
 mod protocol;
 mod rebinding;
+mod resumable;
 mod routes;
 mod security;
 mod support;

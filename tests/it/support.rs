@@ -171,6 +171,14 @@ impl TestServer {
         panic!("server did not exit within 15 s");
     }
 
+    /// Kills the server with SIGKILL (no shutdown at all) and hands back its directory, for a
+    /// restart over it with `in_dir`.
+    pub fn kill_keeping_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }

@@ -104,7 +104,24 @@ pub struct Store {
 impl Store {
     /// Opens `dir`, creating it (owner-only) when absent. A symlink in its place is refused:
     /// states must not be written wherever a link points.
+    #[cfg(test)]
     pub fn open(dir: &Path) -> io::Result<Store> {
+        let store = Store::at(dir);
+        store.ensure_dir()?;
+        Ok(store)
+    }
+
+    /// The store at `dir`, which need not exist yet: a served directory gets its hidden state
+    /// directory only with its first upload (`ensure_dir`). Until then it lists nothing.
+    pub fn at(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Creates the directory (owner-only) when absent; refuses anything but a directory there.
+    pub fn ensure_dir(&self) -> io::Result<()> {
+        let dir = &self.dir;
         match fs::DirBuilder::new().mode(0o700).create(dir) {
             Ok(()) => sync_parent(dir)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -116,9 +133,7 @@ impl Store {
                 "upload state directory is not a directory",
             ));
         }
-        Ok(Store {
-            dir: dir.to_owned(),
-        })
+        Ok(())
     }
 
     fn path(&self, id: &UploadId, ext: &str) -> PathBuf {
@@ -241,7 +256,11 @@ impl Store {
     /// Every state in the directory, read strictly; unreadable ones are listed as such.
     pub fn list(&self) -> io::Result<Vec<Listed>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
+        let entries = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            entries => entries?,
+        };
+        for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(id) = name.strip_suffix(".state").and_then(UploadId::parse) else {
@@ -287,7 +306,11 @@ impl Store {
             }
         }
         let own_temps = format!(".{STATE_EXT}.{}-", std::process::id());
-        for entry in fs::read_dir(&self.dir)? {
+        let entries = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(sweep),
+            entries => entries?,
+        };
+        for entry in entries {
             let path = entry?.path();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             let Some(name) = name else { continue };

@@ -1,0 +1,213 @@
+//! Where the bytes go: a request's content appended to the upload's data (bounded, fsynced
+//! periodically and at the end, kept when the request is cut), and the completion, which
+//! commits the data exactly like a plain upload and answers as the creating request would have.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::files::{FileError, FileName, FileRoot};
+use crate::http::request::{Headers, Method, RequestHead, Version};
+use crate::http::response::{Response, StatusCode};
+use crate::serve::conditional::preconditions_hold;
+use crate::serve::digest::{content_digest, parse_content_digest};
+use crate::serve::errors::file_error;
+use crate::serve::listing::files_url;
+use crate::serve::resumable::answers;
+use crate::serve::resumable::fields::{InteropVersion, serialize_boolean};
+use crate::serve::resumable::service::Service;
+use crate::serve::resumable::state::{CreatedWith, Phase, UploadState};
+use crate::serve::router::RequestBody;
+
+/// How a request's content went into the upload.
+pub enum Received {
+    /// All of it; the upload is now at this offset, synced.
+    Whole(u64),
+    /// The content would pass `cap`: nothing of this request was kept.
+    TooLong,
+    /// The request's own `Content-Digest` did not match: nothing of it was kept.
+    DigestMismatch,
+    /// The request ended early (the client went, a stall): what arrived is kept and synced.
+    Cut(io::Error),
+}
+
+/// Appends `body` to the upload `state` (claimed by the caller), never past `cap` bytes in
+/// all; checks the content against `digest` when given. With `progress`, each periodic fsync
+/// is announced in a 104 with the offset it made durable (§4.4.2: SHOULD in version 8).
+pub fn receive(
+    service: &Service,
+    state: &UploadState,
+    body: &mut dyn RequestBody,
+    cap: u64,
+    digest: Option<[u8; 32]>,
+    progress: Option<InteropVersion>,
+) -> io::Result<Received> {
+    let mut appender = service
+        .store
+        .appender(&state.id, service.sync_every())
+        .map_err(io::Error::other)?;
+    let start = appender.offset();
+    let mut hasher = digest.map(|_| Sha256::new());
+    let mut chunk = vec![0; 256 * 1024];
+    let mut announced = start;
+    let received = loop {
+        let n = match body.read(&mut chunk) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(e),
+        };
+        if appender.offset() + n as u64 > cap {
+            appender.roll_back(start)?;
+            return Ok(Received::TooLong);
+        }
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk[..n]);
+        }
+        appender.write(&chunk[..n])?;
+        if let Some(version) = progress
+            && appender.offset() - announced >= service.sync_every()
+        {
+            announced = appender.sync()?;
+            // a client that cannot take it will fail its next read anyway
+            let _ = body.send_interim(&answers::progress(announced, version));
+        }
+    };
+    let offset = appender.sync()?;
+    if let Some(e) = received {
+        touch(service, state);
+        return Ok(Received::Cut(e));
+    }
+    if let (Some(want), Some(h)) = (digest, hasher)
+        && <[u8; 32]>::from(h.finalize()) != want
+    {
+        appender.roll_back(start)?;
+        return Ok(Received::DigestMismatch);
+    }
+    touch(service, state);
+    Ok(Received::Whole(offset))
+}
+
+/// Expiry counts from the last append.
+fn touch(service: &Service, state: &UploadState) {
+    let mut state = state.clone();
+    state.touched = SystemTime::now();
+    if let Err(e) = service.store.save(&state) {
+        log::error!("resumable upload {:?}: {e}", state.id);
+    }
+}
+
+/// What a request's content did, as a response, when it did not simply arrive whole.
+pub fn refusal(received: &Received, offset: u64) -> Option<Response> {
+    let response = match received {
+        Received::Whole(_) => return None,
+        Received::TooLong => Response::error(
+            StatusCode::CONTENT_TOO_LARGE,
+            "content past the upload's length or size limit",
+        ),
+        Received::DigestMismatch => {
+            Response::error(StatusCode::BAD_REQUEST, "Content-Digest does not match")
+        }
+        Received::Cut(e) => return Some(file_error(FileError::Io(io::Error::new(e.kind(), "")))),
+    };
+    Some(
+        response
+            .header("Upload-Complete", serialize_boolean(false))
+            .header("Upload-Offset", offset.to_string()),
+    )
+}
+
+/// The creating request's conditional fields, as a head that `preconditions_hold` can read.
+fn creating_head(state: &UploadState) -> RequestHead {
+    let mut headers = Headers::default();
+    let p = &state.preconditions;
+    for (name, value) in [
+        ("if-match", &p.if_match),
+        ("if-none-match", &p.if_none_match),
+        ("if-unmodified-since", &p.if_unmodified_since),
+    ] {
+        if let Some(value) = value {
+            headers.push(name, value);
+        }
+    }
+    RequestHead {
+        method: match state.method {
+            CreatedWith::Put => Method::Put,
+            CreatedWith::Post => Method::Post,
+        },
+        target: String::new(),
+        authority: None,
+        version: Version::Http11,
+        headers,
+    }
+}
+
+/// The digest the whole representation must have: the creating request's `Content-Digest`
+/// (sent with `Upload-Complete: ?1`) and `Repr-Digest`, which must agree.
+fn expected_digest(state: &UploadState) -> Result<Option<[u8; 32]>, FileError> {
+    let d = &state.digests;
+    let mut want = None;
+    for value in [&d.content_digest, &d.repr_digest].into_iter().flatten() {
+        match parse_content_digest(value) {
+            Ok(Some(sha)) if want.is_some_and(|w| w != sha) => {
+                return Err(FileError::DigestMismatch);
+            }
+            Ok(Some(sha)) => want = Some(sha),
+            Ok(None) => {}
+            Err(()) => return Err(FileError::DigestMismatch),
+        }
+    }
+    Ok(want)
+}
+
+/// Commits a whole upload (`length` bytes, synced) to its target like a plain upload: a
+/// synced temporary renamed over the target, the creating request's preconditions checked at
+/// the rename, the directory synced; then the resource becomes a tombstone. Answers what the
+/// creating request would have, with `Upload-Complete: ?1` (and the error when it fails).
+pub fn finish(root: &FileRoot, service: &Service, state: &UploadState, length: u64) -> Response {
+    let name = FileName {
+        relative: PathBuf::from(&state.target),
+        ends_in_slash: false,
+    };
+    let head = creating_head(state);
+    let stored = (|| {
+        let target = root.upload_target(&name)?;
+        let expected = expected_digest(state)?;
+        let mut data = File::open(service.store.data_path(&state.id))?;
+        let still_wanted = |current: Option<&Metadata>| preconditions_hold(&head, current);
+        root.store(target, &mut data, expected, &still_wanted)
+    })();
+    let mut done = state.clone();
+    done.phase = Phase::Completed { length };
+    done.length = Some(length);
+    done.touched = SystemTime::now();
+    // commit first, tombstone second: the data file goes with the tombstone
+    let tombstone = service.store.save(&done).and_then(|()| {
+        std::fs::remove_file(service.store.data_path(&state.id)).map_err(Into::into)
+    });
+    if let Err(e) = tombstone {
+        log::error!("resumable upload {:?}: {e}", state.id);
+    }
+    let response = match stored {
+        Ok(stored) => {
+            let status = if state.method == CreatedWith::Put && stored.replaced {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::CREATED
+            };
+            let mut response =
+                Response::new(status).header("Content-Digest", content_digest(&stored.sha256));
+            if status == StatusCode::CREATED {
+                response = response.header("Location", files_url(&name.relative));
+            }
+            response
+        }
+        Err(e) => file_error(e),
+    };
+    response
+        .header("Upload-Complete", serialize_boolean(true))
+        .header("Upload-Offset", length.to_string())
+}

@@ -1,0 +1,222 @@
+//! The running side of resumable uploads: one `Service` per process (the store under the
+//! served directory, the limits, which uploads a request is writing to), started with the
+//! server, swept at start-up and periodically.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use crate::config::Limits;
+use crate::serve::resumable::STATE_DIR;
+use crate::serve::resumable::fields::{MAX_INTEGER, UploadLimit};
+use crate::serve::resumable::state::{Owner, Phase, UploadId, UploadState};
+use crate::serve::resumable::store::{Listed, StateError, Store};
+
+/// A long append is fsynced this often, so that a cut keeps most of what arrived.
+const SYNC_EVERY_BYTES: u64 = 16 << 20;
+/// The longest pause between two sweeps (a shorter expiry sweeps more often).
+const SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// What the server allows, fixed at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `max-size` and `max-append-size`: the largest request body.
+    pub max_size: u64,
+    pub max_age: Duration,
+    pub per_client: usize,
+    pub total: usize,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    pub store: Store,
+    pub settings: Settings,
+    /// Uploads a request is writing to or removing right now (one at a time each).
+    busy: Mutex<HashSet<UploadId>>,
+}
+
+static SERVICE: OnceLock<Service> = OnceLock::new();
+
+/// Finds the state directory under `root` (made with the first upload), removes what expired
+/// while the server was down, and sweeps again periodically. Once per process; later calls change nothing.
+pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
+    let settings = Settings {
+        max_size: limits.max_body_bytes.min(MAX_INTEGER),
+        max_age: limits.upload_max_age,
+        per_client: limits.max_uploads_per_client,
+        total: limits.max_uploads,
+    };
+    let dir = root.join(STATE_DIR);
+    let store = Store::at(&dir);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        // what is there must be our directory, not a link to somewhere else
+        store.ensure_dir()?;
+    }
+    let service = Service {
+        store,
+        settings,
+        busy: Mutex::new(HashSet::new()),
+    };
+    service.sweep();
+    if SERVICE.set(service).is_ok() {
+        let pause = (settings.max_age / 2).clamp(Duration::from_secs(1), SWEEP_EVERY);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(pause);
+                if let Some(service) = SERVICE.get() {
+                    service.sweep();
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The service, once `start` ran (a server with a directory).
+pub fn service() -> Option<&'static Service> {
+    SERVICE.get()
+}
+
+/// Held while a request writes to (or removes) one upload; released on drop.
+pub struct Busy<'a> {
+    service: &'a Service,
+    id: UploadId,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.service.busy_set().remove(&self.id);
+    }
+}
+
+impl Service {
+    fn busy_set(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `id` for one writer; `None` while another request holds it.
+    pub fn claim(&self, id: UploadId) -> Option<Busy<'_>> {
+        // the set's lock is released before a `Busy` exists: its drop takes the lock again
+        let claimed = self.busy_set().insert(id);
+        claimed.then(|| Busy { service: self, id })
+    }
+
+    pub fn sync_every(&self) -> u64 {
+        SYNC_EVERY_BYTES
+    }
+
+    fn sweep(&self) {
+        match self.store.sweep(SystemTime::now(), self.settings.max_age) {
+            Ok(sweep) => {
+                if !sweep.removed.is_empty() || sweep.strays > 0 {
+                    log::info!(
+                        "resumable uploads: {} expired, {} strays removed",
+                        sweep.removed.len(),
+                        sweep.strays
+                    );
+                }
+                for (id, error) in sweep.unreadable {
+                    log::warn!("resumable upload {id:?}: {error}");
+                }
+            }
+            Err(e) => log::error!("resumable uploads: sweep failed: {e}"),
+        }
+    }
+
+    /// `Upload-Limit` for an upload last touched at `touched` (`None`: a new one).
+    pub fn limit(&self, touched: Option<SystemTime>) -> UploadLimit {
+        let age = touched
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        UploadLimit {
+            max_size: Some(self.settings.max_size),
+            max_append_size: Some(self.settings.max_size),
+            max_age: Some(self.settings.max_age.saturating_sub(age).as_secs()),
+            ..UploadLimit::default()
+        }
+    }
+
+    /// The upload `id` if it exists, is not expired and `user` may use it; every other case
+    /// looks the same from outside (404), so nobody learns that an id exists.
+    pub fn find(&self, id: &UploadId, user: Option<&str>) -> Option<UploadState> {
+        let state = match self.store.load(id) {
+            Ok(state) => state,
+            Err(StateError::NotFound) => return None,
+            Err(e) => {
+                log::warn!("resumable upload {id:?}: {e}");
+                return None;
+            }
+        };
+        if state.is_expired(SystemTime::now(), self.settings.max_age) {
+            if let Some(_busy) = self.claim(*id) {
+                let _ = self.store.remove(id);
+            }
+            return None;
+        }
+        state.owner.admits(user).then_some(state)
+    }
+
+    /// Whether a new upload by `owner` from `peer` stays within the caps: `Err(true)` when the
+    /// client has too many open, `Err(false)` when the server has.
+    pub fn within_caps(&self, owner: &Owner, peer: IpAddr) -> Result<(), bool> {
+        let listed = self.store.list().map_err(|_| false)?;
+        let now = SystemTime::now();
+        let open: Vec<UploadState> = listed
+            .into_iter()
+            .filter_map(|l| match l {
+                Listed::Upload(s)
+                    if s.phase == Phase::Open && !s.is_expired(now, self.settings.max_age) =>
+                {
+                    Some(*s)
+                }
+                _ => None,
+            })
+            .collect();
+        if open.len() >= self.settings.total {
+            return Err(false);
+        }
+        let mine = open
+            .iter()
+            .filter(|s| match owner {
+                Owner::Account(_) => s.owner == *owner,
+                Owner::Anonymous => s.owner == Owner::Anonymous && s.peer == peer,
+            })
+            .count();
+        if mine >= self.settings.per_client {
+            return Err(true);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_at_a_time_and_a_refused_claim_releases_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let service = Service {
+            store: Store::open(&dir.path().join(STATE_DIR)).expect("store"),
+            settings: Settings {
+                max_size: 10,
+                max_age: Duration::from_secs(60),
+                per_client: 1,
+                total: 1,
+            },
+            busy: Mutex::new(HashSet::new()),
+        };
+        let id = UploadId::random().expect("id");
+        let first = service.claim(id).expect("free");
+        assert!(service.claim(id).is_none());
+        assert!(
+            service.claim(id).is_none(),
+            "the refused claim did not release the first"
+        );
+        drop(first);
+        assert!(service.claim(id).is_some());
+    }
+}

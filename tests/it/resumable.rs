@@ -1,0 +1,659 @@
+//! Resumable uploads (draft-ietf-httpbis-resumable-upload, issue 18) against the real binary:
+//! every step and error, a connection cut in the creating request and in an append, SIGKILL
+//! mid-append and a restart, two racing appends.
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::support::{RawResponse, TestServer, binary, read_head_response, read_response};
+
+const V8: &str = "Upload-Draft-Interop-Version: 8\r\n";
+
+/// Reads responses until a final one; returns the interim ones too.
+fn read_final(stream: &mut TcpStream) -> (Vec<RawResponse>, RawResponse) {
+    let mut interim = Vec::new();
+    loop {
+        let response = read_response(stream);
+        if response.status >= 200 {
+            return (interim, response);
+        }
+        interim.push(response);
+    }
+}
+
+/// One request (head fields in `fields`, each ending in CRLF) with `body`, on a new
+/// connection; the final response.
+fn send(server: &TestServer, method: &str, path: &str, fields: &str, body: &[u8]) -> RawResponse {
+    let mut stream = server.connect();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{fields}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    if method == "HEAD" {
+        return read_head_response(&mut stream);
+    }
+    read_final(&mut stream).1
+}
+
+/// `POST /files/{name}` with `Upload-Complete: ?0` and no content: the upload's path.
+fn create_empty(server: &TestServer, name: &str, fields: &str) -> String {
+    let r = send(
+        server,
+        "POST",
+        &format!("/files/{name}"),
+        &format!("{V8}Upload-Complete: ?0\r\n{fields}"),
+        b"",
+    );
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    assert_eq!(r.header("upload-offset"), Some("0"));
+    assert!(r.header("upload-limit").is_some());
+    r.header("location").expect("Location").to_owned()
+}
+
+fn head_offset(server: &TestServer, upload: &str) -> RawResponse {
+    send(server, "HEAD", upload, V8, b"")
+}
+
+fn offset_of(server: &TestServer, upload: &str) -> u64 {
+    let r = head_offset(server, upload);
+    assert_eq!(r.status, 204, "{}", r.head);
+    r.header("upload-offset").unwrap().parse().unwrap()
+}
+
+fn patch(
+    server: &TestServer,
+    upload: &str,
+    offset: u64,
+    complete: bool,
+    body: &[u8],
+) -> RawResponse {
+    let done = if complete { "?1" } else { "?0" };
+    let fields = format!(
+        "{V8}Content-Type: application/partial-upload\r\nUpload-Offset: {offset}\r\n\
+         Upload-Complete: {done}\r\n"
+    );
+    send(server, "PATCH", upload, &fields, body)
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    let sha = Sha256::digest(bytes);
+    format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(sha)
+    )
+}
+
+/// Sends a request head and `sent` of its content, reads the 104s it gets (at least one when
+/// `want_104`), and cuts the connection: the upload's path from the 104, if any.
+fn cut_after(server: &TestServer, head: &str, sent: &[u8], want_104: bool) -> Option<String> {
+    let mut stream = server.connect();
+    stream.write_all(head.as_bytes()).unwrap();
+    let location = want_104.then(|| {
+        let interim = read_response(&mut stream);
+        assert_eq!(interim.status, 104, "{}", interim.head);
+        interim.header("location").unwrap().to_owned()
+    });
+    stream.write_all(sent).unwrap();
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+    location
+}
+
+/// What a client does after a cut: ask for the offset, append the rest from there, again
+/// while the server still holds the cut request (409), until the upload completes.
+fn resume(server: &TestServer, upload: &str, data: &[u8]) -> RawResponse {
+    for _ in 0..500 {
+        let offset = offset_of(server, upload);
+        let r = patch(server, upload, offset, true, &data[offset as usize..]);
+        if r.status != 409 {
+            return r;
+        }
+        std::thread::yield_now();
+    }
+    panic!("the upload stayed busy");
+}
+
+#[test]
+fn creation_sends_100_then_104_then_completes_like_a_plain_upload() {
+    let server = TestServer::start();
+    let data = binary(300_000, 1);
+    let mut stream = server.connect();
+    let head = format!(
+        "PUT /files/a.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Upload-Complete: ?1\r\nExpect: 100-continue\r\nContent-Digest: {}\r\n\r\n",
+        data.len(),
+        digest_of(&data)
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let cont = read_response(&mut stream);
+    assert_eq!(cont.status, 100, "{}", cont.head);
+    let interim = read_response(&mut stream);
+    assert_eq!(interim.status, 104, "{}", interim.head);
+    assert_eq!(interim.header("upload-draft-interop-version"), Some("8"));
+    let location = interim.header("location").unwrap().to_owned();
+    let id = location.strip_prefix("/uploads/").expect("an upload path");
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let limit = interim.header("upload-limit").unwrap();
+    assert!(limit.contains("max-size=1073741824"), "{limit}");
+    assert!(limit.contains("max-age=86400"), "{limit}");
+    stream.write_all(&data).unwrap();
+    let (_, done) = read_final(&mut stream);
+    assert_eq!(done.status, 201, "{}", done.head);
+    assert_eq!(done.header("upload-complete"), Some("?1"));
+    assert_eq!(done.header("location"), Some("/files/a.bin"));
+    assert_eq!(
+        done.header("content-digest"),
+        Some(digest_of(&data).as_str())
+    );
+    assert_eq!(std::fs::read(server.path("a.bin")).unwrap(), data);
+    // a client whose final response was lost learns that the upload is complete
+    let r = head_offset(&server, &location);
+    assert_eq!(r.header("upload-complete"), Some("?1"));
+    assert_eq!(r.header("upload-offset"), Some("300000"));
+    // replacing with PUT: 204, as a plain PUT would
+    let r = send(
+        &server,
+        "PUT",
+        "/files/a.bin",
+        &format!("{V8}Upload-Complete: ?1\r\n"),
+        b"new",
+    );
+    assert_eq!(r.status, 204, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("a.bin")).unwrap(), b"new");
+}
+
+#[test]
+fn a_request_without_upload_complete_is_a_plain_upload() {
+    let server = TestServer::start();
+    let r = send(&server, "POST", "/files/p.txt", V8, b"plain");
+    assert_eq!(r.status, 201);
+    assert!(
+        r.headers
+            .iter()
+            .all(|(n, _)| !n.to_ascii_lowercase().starts_with("upload-"))
+    );
+    assert_eq!(std::fs::read(server.path("p.txt")).unwrap(), b"plain");
+}
+
+#[test]
+fn create_append_retrieve_complete() {
+    let server = TestServer::start();
+    let data = binary(100_000, 2);
+    let upload = create_empty(&server, "b.bin", "");
+    let r = head_offset(&server, &upload);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("upload-offset"), Some("0"));
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.header("upload-limit").is_some());
+    let r = patch(&server, &upload, 0, false, &data[..40_000]);
+    assert_eq!(r.status, 204, "{}", r.head);
+    assert_eq!(r.header("upload-offset"), Some("40000"));
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    // GET retrieves the offset too, never the bytes
+    let r = send(&server, "GET", &upload, V8, b"");
+    assert_eq!((r.status, r.body.len()), (204, 0));
+    assert_eq!(r.header("upload-offset"), Some("40000"));
+    assert!(
+        !server.path("b.bin").exists(),
+        "the target waits for completion"
+    );
+    let r = patch(&server, &upload, 40_000, true, &data[40_000..]);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?1"));
+    assert_eq!(r.header("upload-offset"), Some("100000"));
+    assert_eq!(std::fs::read(server.path("b.bin")).unwrap(), data);
+    // more after completion: refused, the file untouched
+    let r = patch(&server, &upload, 100_000, true, b"x");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("completed-upload"), "{}", r.text());
+    assert_eq!(std::fs::read(server.path("b.bin")).unwrap(), data);
+}
+
+#[test]
+fn offset_mismatch_is_409_problem_json() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "c.bin", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"abc").status, 204);
+    let r = patch(&server, &upload, 1, false, b"zzz");
+    assert_eq!(r.status, 409);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    assert_eq!(r.header("upload-offset"), Some("3"));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["expected-offset"], 3);
+    assert_eq!(body["provided-offset"], 1);
+    assert_eq!(offset_of(&server, &upload), 3);
+}
+
+#[test]
+fn malformed_and_missing_fields() {
+    let server = TestServer::start();
+    let r = send(
+        &server,
+        "POST",
+        "/files/m",
+        &format!("{V8}Upload-Complete: yes\r\n"),
+        b"",
+    );
+    assert_eq!(r.status, 400);
+    assert!(!server.path("m").exists());
+    let upload = create_empty(&server, "m", "");
+    let r = send(
+        &server,
+        "PATCH",
+        &upload,
+        &format!("{V8}Content-Type: application/partial-upload\r\nUpload-Complete: ?0\r\n"),
+        b"a",
+    );
+    assert_eq!(r.status, 400, "no Upload-Offset");
+    let r = send(
+        &server,
+        "PATCH",
+        &upload,
+        &format!("{V8}Upload-Offset: 0\r\nUpload-Complete: ?0\r\n"),
+        b"a",
+    );
+    assert_eq!(r.status, 415, "no media type");
+    assert_eq!(r.header("accept-patch"), Some("application/partial-upload"));
+    assert_eq!(offset_of(&server, &upload), 0);
+}
+
+#[test]
+fn length_mismatch_is_inconsistent_upload_length() {
+    let server = TestServer::start();
+    let fields = format!("{V8}Upload-Complete: ?1\r\nUpload-Length: 10\r\n");
+    let r = send(&server, "POST", "/files/l", &fields, b"12345");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("inconsistent-upload-length"),
+        "{}",
+        r.text()
+    );
+    assert!(!server.path("l").exists());
+    // a declared length, then an append past it
+    let upload = create_empty(&server, "l", "Upload-Length: 4\r\n");
+    assert_eq!(
+        head_offset(&server, &upload).header("upload-length"),
+        Some("4")
+    );
+    let r = patch(&server, &upload, 0, false, b"12345");
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(r.text().contains("inconsistent-upload-length"));
+    assert_eq!(offset_of(&server, &upload), 0);
+    // completing short of it
+    let r = patch(&server, &upload, 0, true, b"12");
+    assert_eq!(r.status, 400);
+    assert!(!server.path("l").exists());
+}
+
+#[test]
+fn past_max_size_is_413_with_upload_limit() {
+    let server = TestServer::with_args(&["--max-body", "1000"]);
+    let fields = format!("{V8}Upload-Complete: ?0\r\nUpload-Length: 2000\r\n");
+    let r = send(&server, "POST", "/files/big", &fields, b"");
+    assert_eq!(r.status, 413);
+    assert!(r.header("upload-limit").unwrap().contains("max-size=1000"));
+    let upload = create_empty(&server, "big", "");
+    assert_eq!(patch(&server, &upload, 0, false, &[7; 900]).status, 204);
+    let r = patch(&server, &upload, 900, true, &[7; 200]);
+    assert_eq!(r.status, 413, "{}", r.head);
+    assert_eq!(offset_of(&server, &upload), 900);
+    // a chunked append that runs past it keeps nothing of itself
+    let mut stream = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 900\r\n\
+         Upload-Complete: ?1\r\n\r\n50\r\n{}\r\n50\r\n{}\r\n0\r\n\r\n",
+        "a".repeat(80),
+        "b".repeat(80)
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    assert_eq!(read_final(&mut stream).1.status, 413);
+    assert_eq!(offset_of(&server, &upload), 900);
+}
+
+#[test]
+fn unknown_malformed_foreign_and_expired_uploads_are_404() {
+    let server = TestServer::with_args(&["--upload-expiry", "1"]);
+    for path in [
+        "/uploads/00000000000000000000000000000000",
+        "/uploads/nope",
+        "/uploads/",
+        "/uploads/../files/x",
+    ] {
+        assert_eq!(head_offset(&server, path).status, 404, "{path}");
+        assert_eq!(patch(&server, path, 0, true, b"x").status, 404, "{path}");
+    }
+    let upload = create_empty(&server, "e", "");
+    assert_eq!(offset_of(&server, &upload), 0);
+    // expiry is the thing under test: one second of no appends, counted in whole seconds
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(head_offset(&server, &upload).status, 404);
+    assert_eq!(patch(&server, &upload, 0, true, b"x").status, 404);
+    assert!(!server.path("e").exists());
+}
+
+#[test]
+fn another_account_gets_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users");
+    let hash = |pw| bcrypt::hash(pw, 4).unwrap();
+    std::fs::write(&file, format!("alice:{}\nbob:{}\n", hash("a"), hash("b"))).unwrap();
+    let server = TestServer::with_args(&["--auth-file", file.to_str().unwrap()]);
+    let basic = |user: &str, pw: &str| {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+        format!("Authorization: Basic {token}\r\n")
+    };
+    let alice = basic("alice", "a");
+    let bob = basic("bob", "b");
+    let upload = create_empty(&server, "owned", &alice);
+    let patch_as = |who: &str| {
+        let fields = format!(
+            "{V8}{who}Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+             Upload-Complete: ?1\r\n"
+        );
+        send(&server, "PATCH", &upload, &fields, b"data")
+    };
+    assert_eq!(patch_as(&bob).status, 404);
+    assert_eq!(send(&server, "HEAD", &upload, &bob, b"").status, 404);
+    assert_eq!(send(&server, "DELETE", &upload, &bob, b"").status, 404);
+    assert_eq!(patch_as("").status, 401, "writes need a user");
+    assert_eq!(send(&server, "HEAD", &upload, &alice, b"").status, 204);
+    assert_eq!(patch_as(&alice).status, 201);
+    assert_eq!(std::fs::read(server.path("owned")).unwrap(), b"data");
+}
+
+#[test]
+fn read_only_refuses_creation_and_appends() {
+    let server = TestServer::with_args(&["--read-only"]);
+    let fields = format!("{V8}Upload-Complete: ?0\r\n");
+    assert_eq!(send(&server, "POST", "/files/r", &fields, b"").status, 405);
+    let path = "/uploads/00000000000000000000000000000000";
+    assert_eq!(patch(&server, path, 0, true, b"x").status, 405);
+}
+
+#[test]
+fn cancellation_removes_the_partial_data() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "gone", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"partial").status, 204);
+    let r = send(&server, "DELETE", &upload, V8, b"");
+    assert_eq!(r.status, 204);
+    assert_eq!(head_offset(&server, &upload).status, 404);
+    assert_eq!(send(&server, "DELETE", &upload, V8, b"").status, 404);
+    let state_dir = server.path(".upload-resumable");
+    let left: Vec<_> = std::fs::read_dir(state_dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!server.path("gone").exists());
+}
+
+#[test]
+fn options_announce_the_limits() {
+    let server = TestServer::start();
+    // on /files/ the WebDAV answer (200, `DAV: 1, 2`) carries the upload limits too
+    let r = send(&server, "OPTIONS", "/files/x", "", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("dav"), Some("1, 2"));
+    assert!(r.header("upload-limit").unwrap().contains("max-size="));
+    assert_eq!(r.header("accept-patch"), Some("application/partial-upload"));
+    assert!(r.header("allow").unwrap().contains("OPTIONS"));
+    let upload = create_empty(&server, "o", "");
+    let r = send(&server, "OPTIONS", &upload, "", b"");
+    assert_eq!(r.status, 204);
+    assert!(r.header("upload-limit").is_some());
+    assert_eq!(send(&server, "PUT", &upload, "", b"").status, 405);
+}
+
+#[test]
+fn caps_per_client_and_in_total() {
+    let server = TestServer::with_args(&["--max-uploads-per-client", "2"]);
+    create_empty(&server, "1", "");
+    let second = create_empty(&server, "2", "");
+    let fields = format!("{V8}Upload-Complete: ?0\r\n");
+    let r = send(&server, "POST", "/files/3", &fields, b"");
+    assert_eq!(r.status, 429);
+    // a finished upload no longer counts
+    assert_eq!(patch(&server, &second, 0, true, b"x").status, 201);
+    create_empty(&server, "3", "");
+
+    let server = TestServer::with_args(&["--max-uploads", "1"]);
+    create_empty(&server, "1", "");
+    assert_eq!(send(&server, "POST", "/files/2", &fields, b"").status, 507);
+}
+
+#[test]
+fn interop_6_answers_201_and_expires() {
+    let server = TestServer::start();
+    let v6 = "Upload-Draft-Interop-Version: 6\r\n";
+    let r = send(
+        &server,
+        "POST",
+        "/files/six",
+        &format!("{v6}Upload-Complete: ?0\r\n"),
+        b"",
+    );
+    assert_eq!(r.status, 201);
+    assert!(r.header("upload-limit").unwrap().contains("expires="));
+    let upload = r.header("location").unwrap().to_owned();
+    let append = |offset: u64, done: &str, body: &[u8]| {
+        let fields = format!(
+            "{v6}Content-Type: application/partial-upload\r\nUpload-Offset: {offset}\r\n{done}"
+        );
+        send(&server, "PATCH", &upload, &fields, body)
+    };
+    let r = append(0, "Upload-Complete: ?0\r\n", b"abc");
+    assert_eq!(r.status, 201, "version 6: an incomplete append is 201");
+    // version 6: a missing Upload-Complete completes
+    assert_eq!(append(3, "", b"def").status, 201);
+    assert_eq!(std::fs::read(server.path("six")).unwrap(), b"abcdef");
+    // version 6 refuses state fields on retrieval
+    let fields = format!("{v6}Upload-Offset: 0\r\n");
+    assert_eq!(send(&server, "HEAD", &upload, &fields, b"").status, 400);
+}
+
+#[test]
+fn unsupported_versions_get_no_104() {
+    let server = TestServer::start();
+    let v5 = "Upload-Draft-Interop-Version: 5\r\n";
+    let r = send(
+        &server,
+        "POST",
+        "/files/five",
+        &format!("{v5}Upload-Complete: ?1\r\n"),
+        b"x",
+    );
+    assert_eq!(r.status, 201, "the whole representation: a plain upload");
+    let r = send(
+        &server,
+        "POST",
+        "/files/five",
+        &format!("{v5}Upload-Complete: ?0\r\n"),
+        b"x",
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn digests_of_the_whole_and_of_one_append() {
+    let server = TestServer::start();
+    let data = binary(50_000, 3);
+    // the creating request's Content-Digest covers the whole, checked at completion
+    let head = format!(
+        "POST /files/d HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Upload-Complete: ?1\r\nContent-Digest: {}\r\n\r\n",
+        data.len(),
+        digest_of(&data)
+    );
+    let upload = cut_after(&server, &head, &data[..20_000], true).unwrap();
+    let r = resume(&server, &upload, &data);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("d")).unwrap(), data);
+
+    // a wrong whole digest: the upload fails at completion, the target is not written
+    let head = format!(
+        "POST /files/d2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Upload-Complete: ?1\r\nRepr-Digest: {}\r\n\r\n",
+        data.len(),
+        digest_of(b"other")
+    );
+    let upload = cut_after(&server, &head, &data[..20_000], true).unwrap();
+    let r = resume(&server, &upload, &data);
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?1"));
+    assert!(!server.path("d2").exists());
+
+    // an append's own Content-Digest covers that append: a mismatch appends nothing
+    let upload = create_empty(&server, "d3", "");
+    let fields = format!(
+        "{V8}Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+         Upload-Complete: ?0\r\nContent-Digest: {}\r\n",
+        digest_of(b"not this")
+    );
+    let r = send(&server, "PATCH", &upload, &fields, b"this");
+    assert_eq!(r.status, 400);
+    assert_eq!(offset_of(&server, &upload), 0);
+}
+
+#[test]
+fn preconditions_of_the_creating_request_are_checked_at_completion() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "pre", "If-None-Match: *\r\n");
+    // the file appears meanwhile
+    std::fs::write(server.path("pre"), b"someone else's").unwrap();
+    let r = patch(&server, &upload, 0, true, b"mine");
+    assert_eq!(r.status, 412, "{}", r.head);
+    assert_eq!(
+        std::fs::read(server.path("pre")).unwrap(),
+        b"someone else's"
+    );
+    // and before anything is created
+    let fields = format!("{V8}Upload-Complete: ?0\r\nIf-None-Match: *\r\n");
+    assert_eq!(
+        send(&server, "POST", "/files/pre", &fields, b"").status,
+        412
+    );
+}
+
+#[test]
+fn cut_in_the_creating_request_then_resumed() {
+    let server = TestServer::start();
+    let data = binary(2_000_000, 4);
+    let head = format!(
+        "PUT /files/cut.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Upload-Complete: ?1\r\n\r\n",
+        data.len()
+    );
+    let upload = cut_after(&server, &head, &data[..1_234_567], true).unwrap();
+    assert!(!server.path("cut.bin").exists());
+    let r = resume(&server, &upload, &data);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("cut.bin")).unwrap(), data);
+}
+
+#[test]
+fn cut_in_an_append_then_resumed() {
+    let server = TestServer::start();
+    let data = binary(2_000_000, 5);
+    let upload = create_empty(&server, "cut2.bin", "");
+    assert_eq!(patch(&server, &upload, 0, false, &data[..100]).status, 204);
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 100\r\n\
+         Upload-Complete: ?1\r\n\r\n",
+        data.len() - 100
+    );
+    cut_after(&server, &head, &data[100..1_500_000], false);
+    let r = resume(&server, &upload, &data);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("cut2.bin")).unwrap(), data);
+}
+
+/// Waits until the upload's offset reaches `at` (the server has taken that much of a body
+/// still being sent).
+fn wait_for_offset(server: &TestServer, upload: &str, at: u64) {
+    let deadline = std::time::Instant::now() + crate::support::READ_TIMEOUT;
+    while offset_of(server, upload) < at {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offset never reached {at}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn sigkill_mid_append_then_restart_and_resume() {
+    let server = TestServer::start();
+    let data = binary(3_000_000, 6);
+    let upload = create_empty(&server, "killed.bin", "");
+    let mut stream = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+         Upload-Complete: ?1\r\n\r\n",
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&data[..1_000_000]).unwrap();
+    wait_for_offset(&server, &upload, 1_000_000);
+    let dir = server.kill_keeping_dir();
+    drop(stream);
+    let server = TestServer::in_dir(dir, &[]);
+    assert_eq!(offset_of(&server, &upload), 1_000_000);
+    let r = resume(&server, &upload, &data);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("killed.bin")).unwrap(), data);
+}
+
+#[test]
+fn two_racing_appends_one_wins() {
+    let server = TestServer::start();
+    let a = binary(200_000, 7);
+    let b = binary(200_000, 8);
+    let upload = create_empty(&server, "race.bin", "");
+    let mut first = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+         Upload-Complete: ?1\r\n\r\n",
+        a.len()
+    );
+    first.write_all(head.as_bytes()).unwrap();
+    first.write_all(&a[..50_000]).unwrap();
+    wait_for_offset(&server, &upload, 50_000);
+    let r = patch(&server, &upload, 0, true, &b);
+    assert_eq!(r.status, 409, "{}", r.head);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    first.write_all(&a[50_000..]).unwrap();
+    let (_, done) = read_final(&mut first);
+    assert_eq!(done.status, 201, "{}", done.head);
+    assert_eq!(std::fs::read(server.path("race.bin")).unwrap(), a);
+    // the loser, late: the upload is done
+    assert_eq!(patch(&server, &upload, 0, true, &b).status, 400);
+}
+
+#[test]
+fn state_survives_a_clean_restart_and_expiry_is_swept_at_start_up() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "kept", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"12345").status, 204);
+    let dir = server.kill_keeping_dir();
+    let server = TestServer::in_dir(dir, &[]);
+    assert_eq!(offset_of(&server, &upload), 5);
+    let dir = server.kill_keeping_dir();
+    // all that one second of expiry needs: uploads touched at least a second ago
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let server = TestServer::in_dir(dir, &["--upload-expiry", "1"]);
+    let left: Vec<_> = std::fs::read_dir(server.path(".upload-resumable"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "swept at start-up: {left:?}");
+    assert_eq!(head_offset(&server, &upload).status, 404);
+}
