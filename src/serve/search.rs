@@ -22,7 +22,7 @@ use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
 use crate::serve::folder::listed_name;
-use crate::serve::listing::{Format, encode_segment};
+use crate::serve::listing::{Format, encode_segment, shown_name};
 
 /// Levels below the folder a search goes.
 const MAX_DEPTH: usize = 64;
@@ -249,7 +249,18 @@ impl Search {
                 if !hit.is_dir {
                     url.pop();
                 }
-                let row = html! { li { a href=(url) { (hit.rel) (slash) } } };
+                // each segment isolated as the listing shows names, so none can spoof another
+                let segments: Vec<&str> = hit.rel.split('/').collect();
+                let last = segments.len() - 1;
+                let row = html! {
+                    li { a href=(url) {
+                        @for (i, segment) in segments.iter().enumerate() {
+                            @if i > 0 { "/" }
+                            (shown_name(segment, !hit.is_dir && i == last))
+                        }
+                        (slash)
+                    } }
+                };
                 out.write_all(row.into_string().as_bytes())
             }
         }

@@ -397,6 +397,11 @@ fn search_page_links_every_hit() {
         );
         assert_eq!(response.status, 200, "{link}");
     }
+    // a right-to-left override in a hit is shown, not obeyed, as on the listing page
+    fs::write(server.path("top/photo\u{202E}gpj.exe"), "x").unwrap();
+    let spoof = search(&server, "/files/top/?q=photo", "text/html").text();
+    assert!(spoof.contains("<bdi>.exe</bdi>"), "{spoof}");
+    assert!(spoof.contains("U+202E"), "{spoof}");
     let none = search(&server, "/files/top/?q=zzzz", "text/html");
     assert!(none.text().contains("No names match."));
 }

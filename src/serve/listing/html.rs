@@ -194,7 +194,7 @@ fn is_bidi_control(c: char) -> bool {
 /// A name for the page: in a `<bdi>` (its own direction, `dir=auto`, isolated from the text
 /// around it), a file's extension in a second one, so a right-to-left name still ends in the
 /// extension it has; and each bidi control shown as its code point (`visible`).
-fn shown_name(name: &str, is_file: bool) -> Markup {
+pub(crate) fn shown_name(name: &str, is_file: bool) -> Markup {
     let (stem, extension) = match name.rfind('.') {
         Some(dot) if is_file && dot > 0 => name.split_at(dot),
         _ => (name, ""),

@@ -15,6 +15,8 @@
 
 mod html;
 
+pub(crate) use html::shown_name;
+
 use std::io::{self, Write};
 use std::sync::Arc;
 
