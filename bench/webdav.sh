@@ -137,7 +137,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "n/a")}
 # PROPFIND Depth 1 for SECONDS from CLIENTS keep-alive clients: "requests/s entries"
 propfind_rate() { # path seconds clients
   timeout $((${2%.*} + 120)) python3 - "$PORT" "$1" "$2" "$3" <<'EOF'
-import http.client, sys, threading, time
+import http.client, re, sys, threading, time
 port, path, duration, threads = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 body = b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
 headers = {"Depth": "1", "Content-Type": "application/xml"}
@@ -153,7 +153,7 @@ def run(i):
             errors.append(r.status)
             return
         counts[i] += 1
-        entries[0] = data.count(b"response>") // 2
+        entries[0] = len(re.findall(rb"</([A-Za-z0-9]+:)?response>", data))
 ts = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
 start = time.monotonic()
 for t in ts: t.start()
@@ -176,6 +176,7 @@ timed() { # method path [headers...]
 # MOVE big.bin to moved.bin and back, and COPY it to copy.bin (deleted after): medians in ms
 move_copy() {
   local moves=() copies=() dest
+  sync
   for _ in $(seq "$ROUNDS"); do
     dest="http://127.0.0.1:$PORT$PREFIX/moved.bin"
     moves+=("$(timed MOVE /big.bin -H "Destination: $dest")")
