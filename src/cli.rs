@@ -104,6 +104,10 @@ pub struct Args {
     /// listings
     #[arg(long)]
     hide_dot_files: bool,
+    /// List dot files too (the page and WebDAV PROPFIND), for sync tools such as rclone that
+    /// upload again whatever they cannot see; in-progress uploads are never listed
+    #[arg(long, conflicts_with = "hide_dot_files")]
+    show_dot_files: bool,
 }
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
@@ -212,10 +216,10 @@ impl Args {
                 ..Limits::default()
             },
             policy,
-            dot_files: if self.hide_dot_files {
-                DotFiles::Refuse
-            } else {
-                DotFiles::Serve
+            dot_files: match (self.hide_dot_files, self.show_dot_files) {
+                (true, _) => DotFiles::Refuse,
+                (_, true) => DotFiles::Show,
+                _ => DotFiles::Serve,
             },
         })
     }

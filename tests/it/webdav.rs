@@ -449,3 +449,33 @@ fn issue_16_propfind_to_an_http_1_0_client_carries_its_length() {
         r.text()
     );
 }
+
+/// Whether a Depth 1 PROPFIND of `/files/` names `href`.
+fn propfind_lists(server: &TestServer, href: &str) -> bool {
+    let r = dav(server, "PROPFIND", "/files/", &["Depth: 1"], PROPFIND_ALL);
+    assert_eq!(r.status, 207);
+    r.text().contains(&format!("<D:href>{href}</D:href>"))
+}
+
+#[test]
+fn issue_16_show_dot_files_lists_what_a_sync_tool_wrote_but_never_uploads_in_flight() {
+    for (args, shown) in [(&[][..], false), (&["--show-dot-files"][..], true)] {
+        let server = TestServer::with_args(args);
+        // as rclone writes one: a PUT, then the listing it compares against
+        let put = dav(&server, "PUT", "/files/.hidden", &[], "dot");
+        assert_eq!(put.status, 201, "{args:?}");
+        std::fs::create_dir(server.path(".upload-resumable")).unwrap();
+        std::fs::write(server.path(".upload-123.tmp"), "partial").unwrap();
+        assert_eq!(propfind_lists(&server, "/files/.hidden"), shown, "{args:?}");
+        assert!(!propfind_lists(&server, "/files/.upload-resumable/"));
+        assert!(!propfind_lists(&server, "/files/.upload-123.tmp"));
+        let page = dav(&server, "GET", "/files/?format=text", &[], "").text();
+        assert_eq!(page.contains(".hidden"), shown, "{args:?}: {page}");
+        assert!(!page.contains(".upload-"), "{page}");
+    }
+    let both = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .args(["--hide-dot-files", "--show-dot-files", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+}

@@ -2,12 +2,11 @@
 //! it) gets 403 with `propfind-finite-depth`, as Apache answers by default. The 207 is
 //! written as it is produced, one `<response>` per entry, straight from the directory's
 //! descriptor (chunked to an HTTP/1.1 client), so a directory of any size lists in constant
-//! memory. Members are the entries the listing page shows: dot files (and so in-flight
-//! uploads) left out.
+//! memory. Members are the entries the listing page shows (`FileRoot::lists`): dot files
+//! unless shown, in-flight uploads never.
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use super::multistatus::{
 use super::proppatch::{DEAD_PREFIX, dead_properties, dead_property};
 use super::xml::{DAV, PropFind, PropName, XmlLimits, parse_propfind};
 use super::{Ctx, DepthHeader, depth, xml_response};
+use crate::files::FileRoot;
 use crate::files::at::{Dir, Kind, Meta, Node, Root, may_have_xattrs, space};
 use crate::http::date;
 use crate::http::request::Version;
@@ -72,6 +72,7 @@ pub(super) fn propfind(ctx: &Ctx, body: &[u8]) -> Response {
     };
     let mut job = Listing {
         root: ctx.root.clone(),
+        files: ctx.files.clone(),
         rel: ctx.resource.rel.clone(),
         meta,
         members: one,
@@ -99,6 +100,8 @@ pub(super) fn propfind(ctx: &Ctx, body: &[u8]) -> Response {
 /// A PROPFIND being answered.
 struct Listing {
     root: Root,
+    /// For the listing's rule of which members are shown.
+    files: FileRoot,
     rel: PathBuf,
     meta: Meta,
     members: bool,
@@ -116,7 +119,7 @@ impl BodyStream for Listing {
             let dir = self.root.open_dir(&rel).map_err(io::Error::other)?;
             for entry in dir.entries().map_err(io::Error::other)? {
                 let Ok(entry) = entry else { continue };
-                if entry.name.as_bytes().starts_with(b".") {
+                if !self.files.lists(&entry.name) {
                     continue;
                 }
                 let member = rel.join(&entry.name);
