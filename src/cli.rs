@@ -108,6 +108,10 @@ pub struct Args {
     /// upload again whatever they cannot see; in-progress uploads are never listed
     #[arg(long, conflicts_with = "hide_dot_files")]
     show_dot_files: bool,
+    /// Answer WebDAV PROPFIND with Depth: infinity (a whole tree, walked within bounds,
+    /// symlinks never entered) instead of refusing it as Apache does by default
+    #[arg(long)]
+    allow_propfind_infinity: bool,
 }
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
@@ -213,6 +217,7 @@ impl Args {
                 upload_max_age: Duration::from_secs(self.upload_expiry.max(1)),
                 max_uploads_per_client: self.max_uploads_per_client,
                 max_uploads: self.max_uploads,
+                propfind_infinity: self.allow_propfind_infinity,
                 ..Limits::default()
             },
             policy,

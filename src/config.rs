@@ -79,6 +79,9 @@ pub struct Limits {
     pub max_uploads_per_client: usize,
     /// Open resumable uploads in all; beyond it 507.
     pub max_uploads: usize,
+    /// Whether a WebDAV PROPFIND with `Depth: infinity` is answered (a bounded walk of the
+    /// tree) rather than refused with `propfind-finite-depth`, Apache's default.
+    pub propfind_infinity: bool,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -126,6 +129,7 @@ impl Default for Limits {
             upload_max_age: UPLOAD_MAX_AGE,
             max_uploads_per_client: MAX_UPLOADS_PER_CLIENT,
             max_uploads: MAX_UPLOADS,
+            propfind_infinity: false,
         }
     }
 }

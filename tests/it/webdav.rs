@@ -479,3 +479,43 @@ fn issue_16_show_dot_files_lists_what_a_sync_tool_wrote_but_never_uploads_in_fli
         .unwrap();
     assert!(!both.status.success());
 }
+
+#[test]
+fn issue_16_allow_propfind_infinity_streams_the_tree_without_entering_links_or_hidden() {
+    let server = TestServer::with_args(&["--allow-propfind-infinity"]);
+    std::fs::create_dir_all(server.path("a/b/c")).unwrap();
+    std::fs::write(server.path("a/b/c/deep.txt"), "deep").unwrap();
+    std::fs::write(server.path("top.txt"), "top").unwrap();
+    std::fs::create_dir_all(server.path(".git/objects")).unwrap();
+    std::fs::write(server.path("a/.secret"), "x").unwrap();
+    std::fs::create_dir(server.path(".upload-resumable")).unwrap();
+    // a link back up: followed, the walk would never end
+    std::os::unix::fs::symlink(server.dir(), server.path("a/loop")).unwrap();
+    for fields in [&["Depth: infinity"][..], &[]] {
+        let r = dav(&server, "PROPFIND", "/files/", fields, PROPFIND_ALL);
+        assert_eq!(r.status, 207, "{fields:?}");
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        let body = r.text();
+        for href in [
+            "/files/",
+            "/files/top.txt",
+            "/files/a/",
+            "/files/a/b/",
+            "/files/a/b/c/",
+            "/files/a/b/c/deep.txt",
+        ] {
+            assert!(
+                body.contains(&format!("<D:href>{href}</D:href>")),
+                "{href}: {body}"
+            );
+        }
+        assert!(!body.contains("/files/a/loop/a/"), "{body}");
+        assert!(!body.contains(".git"), "{body}");
+        assert!(!body.contains(".secret"), "{body}");
+        assert!(!body.contains(".upload-"), "{body}");
+    }
+    // Depth 1 stays one level
+    let one = dav(&server, "PROPFIND", "/files/", &["Depth: 1"], PROPFIND_ALL).text();
+    assert!(one.contains("<D:href>/files/a/</D:href>"), "{one}");
+    assert!(!one.contains("deep.txt"), "{one}");
+}
