@@ -305,7 +305,7 @@ fn rclone(server: &TestServer, config: &std::path::Path, args: &[&str]) -> Strin
 }
 
 #[test]
-fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
+fn issue_16_rclone_copies_syncs_and_moves_a_tree_byte_identical() {
     let server = TestServer::start();
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("rclone.conf");
@@ -354,6 +354,35 @@ fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
             "{name}"
         );
     }
+    // a local change, then sync: the deleted file goes, the changed one is replaced
+    std::fs::remove_file(up.join(names[1])).unwrap();
+    std::fs::write(up.join(names[2]), b"changed, and of another length").unwrap();
+    rclone(&server, &config, &["sync", up_s, ":webdav:tree"]);
+    assert!(!server.path("tree").join(names[1]).exists());
+    assert_eq!(
+        std::fs::read(server.path("tree").join(names[2])).unwrap(),
+        b"changed, and of another length"
+    );
+    let check = rclone(
+        &server,
+        &config,
+        &["check", "--download", up_s, ":webdav:tree"],
+    );
+    assert!(check.contains("0 differences found"), "{check}");
+    // move: up to the server, gone locally
+    let moving = work.path().join("moving");
+    std::fs::create_dir_all(moving.join("inner")).unwrap();
+    std::fs::write(moving.join("inner/m.bin"), crate::support::binary(5000, 9)).unwrap();
+    rclone(
+        &server,
+        &config,
+        &["move", moving.to_str().unwrap(), ":webdav:tree/moved-in"],
+    );
+    assert_eq!(
+        std::fs::read(server.path("tree/moved-in/inner/m.bin")).unwrap(),
+        crate::support::binary(5000, 9)
+    );
+    assert!(!moving.join("inner/m.bin").exists());
     rclone(
         &server,
         &config,
