@@ -548,3 +548,115 @@ fn issue_16_allow_propfind_infinity_streams_the_tree_without_entering_links_or_h
     assert!(one.contains("<D:href>/files/a/</D:href>"), "{one}");
     assert!(!one.contains("deep.txt"), "{one}");
 }
+
+/// Runs `args` under `timeout` (every step against a FUSE mount could hang if the mount
+/// broke); the exit status and what it printed.
+fn bounded(seconds: u32, args: &[&str]) -> (bool, String) {
+    let output = Command::new("timeout")
+        .arg(format!("{seconds}s"))
+        .args(args)
+        .output()
+        .expect("coreutils' timeout");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Unmounts (lazily, so a busy or broken mount cannot keep the test waiting) when dropped,
+/// also when an assertion failed while mounted.
+struct Mounted<'a>(&'a std::path::Path);
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        let at = self.0.to_str().unwrap();
+        let (ok, text) = bounded(20, &["fusermount3", "-u", at]);
+        if !ok {
+            eprintln!("fusermount3 -u {at}: {text}; unmounting lazily");
+            bounded(20, &["fusermount3", "-uz", at]);
+        }
+    }
+}
+
+#[test]
+fn issue_16_rclone_mount_copies_a_tree_in_and_out() {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("SKIP issue_16_rclone_mount: no /dev/fuse on this machine");
+        return;
+    }
+    if Command::new("fusermount3").arg("-V").output().is_err() {
+        eprintln!("SKIP issue_16_rclone_mount: no fusermount3 (.ci/run installs fuse3)");
+        return;
+    }
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("rclone.conf");
+    std::fs::write(&config, "").unwrap();
+    let mnt = work.path().join("mnt");
+    let tree = work.path().join("tree");
+    let names = ["top.txt", "a b/c#d/deep.bin", "unicode/café.txt"];
+    for (i, name) in names.iter().enumerate() {
+        let path = tree.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, crate::support::binary(30_000 * i + 11, i as u64)).unwrap();
+    }
+    std::fs::create_dir(&mnt).unwrap();
+    // --daemon returns once the mount is up (or has failed): no polling for it
+    let url = server.url("/files/");
+    let (mounted, text) = bounded(
+        60,
+        &[
+            "rclone",
+            "mount",
+            ":webdav:",
+            mnt.to_str().unwrap(),
+            "--webdav-url",
+            &url,
+            "--webdav-vendor",
+            "other",
+            "--config",
+            config.to_str().unwrap(),
+            "--dir-cache-time",
+            "0s",
+            "--daemon",
+            "--daemon-wait",
+            "30s",
+        ],
+    );
+    if !mounted {
+        eprintln!("SKIP issue_16_rclone_mount: rclone mount failed on this machine: {text}");
+        return;
+    }
+    let guard = Mounted(&mnt);
+    let (ok, text) = bounded(
+        60,
+        &["cp", "-r", tree.to_str().unwrap(), mnt.to_str().unwrap()],
+    );
+    assert!(ok, "cp into the mount: {text}");
+    let out = work.path().join("out");
+    let from = mnt.join("tree");
+    let (ok, text) = bounded(
+        60,
+        &["cp", "-r", from.to_str().unwrap(), out.to_str().unwrap()],
+    );
+    assert!(ok, "cp out of the mount: {text}");
+    let (ok, listed) = bounded(20, &["ls", "-R", from.to_str().unwrap()]);
+    assert!(ok && listed.contains("deep.bin"), "{listed}");
+    drop(guard);
+    for name in names {
+        let want = std::fs::read(tree.join(name)).unwrap();
+        assert_eq!(
+            std::fs::read(server.path("tree").join(name)).unwrap(),
+            want,
+            "{name}"
+        );
+        assert_eq!(std::fs::read(out.join(name)).unwrap(), want, "{name}");
+    }
+    let (_, mounts) = bounded(10, &["cat", "/proc/mounts"]);
+    assert!(
+        !mounts.contains(mnt.to_str().unwrap()),
+        "still mounted: {mounts}"
+    );
+}
