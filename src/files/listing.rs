@@ -288,7 +288,7 @@ fn wait(flight: &Flight) -> Option<Arc<[DirEntry]>> {
 
 /// Whether a listing (the page, PROPFIND's members) shows an entry named `name`: a dot file
 /// only under `DotFiles::Show`, the server's own in-progress names (`TEMP_PREFIX`) never.
-pub(super) fn listed(name: &[u8], dot_files: DotFiles) -> bool {
+pub fn listed(name: &[u8], dot_files: DotFiles) -> bool {
     !name.starts_with(b".")
         || (dot_files == DotFiles::Show && !name.starts_with(TEMP_PREFIX.as_bytes()))
 }

@@ -78,6 +78,11 @@ impl FileRoot {
         }
     }
 
+    /// The dot-file policy, for the walks (archives, search) that list as a listing does.
+    pub fn dot_files(&self) -> DotFiles {
+        self.dot_files
+    }
+
     /// Whether a listing of this root shows an entry named `name` (`listing::listed`).
     pub fn lists(&self, name: &OsStr) -> bool {
         super::listing::listed(name.as_bytes(), self.dot_files)

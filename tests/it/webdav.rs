@@ -501,6 +501,15 @@ fn issue_16_show_dot_files_lists_what_a_sync_tool_wrote_but_never_uploads_in_fli
         let page = dav(&server, "GET", "/files/?format=text", &[], "").text();
         assert_eq!(page.contains(".hidden"), shown, "{args:?}: {page}");
         assert!(!page.contains(".upload-"), "{page}");
+        // search and folder archives walk by the same rule
+        let found = dav(&server, "GET", "/files/?q=hid", &["Accept: text/plain"], "");
+        assert_eq!(found.status, 200);
+        assert_eq!(found.text().contains(".hidden"), shown, "{}", found.text());
+        let zip = dav(&server, "GET", "/files/?download=zip", &[], "");
+        assert_eq!(zip.status, 200);
+        let zip = String::from_utf8_lossy(&zip.body).into_owned();
+        assert_eq!(zip.contains(".hidden"), shown, "{args:?}");
+        assert!(!zip.contains(".upload-"), "{args:?}");
     }
     let both = Command::new(env!("CARGO_BIN_EXE_http-server"))
         .args(["--hide-dot-files", "--show-dot-files", "--port", "0"])
