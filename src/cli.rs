@@ -104,8 +104,8 @@ pub struct Args {
     /// listings
     #[arg(long)]
     hide_dot_files: bool,
-    /// List dot files too (the page and WebDAV PROPFIND), for sync tools such as rclone that
-    /// upload again whatever they cannot see; in-progress uploads are never listed
+    /// List dot files too (the page, search, folder archives, WebDAV PROPFIND), for sync tools
+    /// such as rclone that upload again whatever they cannot see; in-progress uploads never
     #[arg(long, conflicts_with = "hide_dot_files")]
     show_dot_files: bool,
     /// Answer WebDAV PROPFIND with Depth: infinity (a whole tree, walked within bounds,
