@@ -104,6 +104,14 @@ pub struct Args {
     /// listings
     #[arg(long)]
     hide_dot_files: bool,
+    /// List dot files too (the page, search, folder archives, WebDAV PROPFIND), for sync tools
+    /// such as rclone that upload again whatever they cannot see; in-progress uploads never
+    #[arg(long, conflicts_with = "hide_dot_files")]
+    show_dot_files: bool,
+    /// Answer WebDAV PROPFIND with Depth: infinity (a whole tree, walked within bounds,
+    /// symlinks never entered) instead of refusing it as Apache does by default
+    #[arg(long)]
+    allow_propfind_infinity: bool,
 }
 
 /// The longest timeout the flags accept (a day): deadlines are computed as `now + timeout`.
@@ -209,13 +217,14 @@ impl Args {
                 upload_max_age: Duration::from_secs(self.upload_expiry.max(1)),
                 max_uploads_per_client: self.max_uploads_per_client,
                 max_uploads: self.max_uploads,
+                propfind_infinity: self.allow_propfind_infinity,
                 ..Limits::default()
             },
             policy,
-            dot_files: if self.hide_dot_files {
-                DotFiles::Refuse
-            } else {
-                DotFiles::Serve
+            dot_files: match (self.hide_dot_files, self.show_dot_files) {
+                (true, _) => DotFiles::Refuse,
+                (_, true) => DotFiles::Show,
+                _ => DotFiles::Serve,
             },
         })
     }

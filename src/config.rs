@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// What `/files/` does with a name that has a segment starting with `.` (`.git/config`,
-/// `.env`). Listings never show such names either way.
+/// `.env`). Listings show such names only under `Show`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DotFiles {
     /// Served like any other name: Finder and sync tools write and read `._*` and
@@ -38,6 +38,9 @@ pub enum DotFiles {
     Serve,
     /// `--hide-dot-files`: every request for one is 404, as if it were not there.
     Refuse,
+    /// `--show-dot-files`: served, and listed too (the page, PROPFIND), so that a sync tool
+    /// sees the dot files it wrote; the server's own in-progress names are never listed.
+    Show,
 }
 
 /// Caps on what one client may send, and how slowly.
@@ -76,6 +79,9 @@ pub struct Limits {
     pub max_uploads_per_client: usize,
     /// Open resumable uploads in all; beyond it 507.
     pub max_uploads: usize,
+    /// Whether a WebDAV PROPFIND with `Depth: infinity` is answered (a bounded walk of the
+    /// tree) rather than refused with `propfind-finite-depth`, Apache's default.
+    pub propfind_infinity: bool,
 }
 
 pub const DEFAULT_PORT: u16 = 4221;
@@ -123,6 +129,7 @@ impl Default for Limits {
             upload_max_age: UPLOAD_MAX_AGE,
             max_uploads_per_client: MAX_UPLOADS_PER_CLIENT,
             max_uploads: MAX_UPLOADS,
+            propfind_infinity: false,
         }
     }
 }

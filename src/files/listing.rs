@@ -19,6 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::at::{Dir, Kind, Meta, Root};
 use super::error::FileError;
+use super::write::TEMP_PREFIX;
+use crate::config::DotFiles;
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +129,7 @@ pub struct Listings {
     flights: Mutex<Vec<(Key, Arc<Flight>)>>,
     fresh_for: Duration,
     settled_after: Duration,
+    dot_files: DotFiles,
 }
 
 impl std::fmt::Debug for Listings {
@@ -148,7 +151,13 @@ impl Listings {
             flights: Mutex::new(Vec::new()),
             fresh_for,
             settled_after,
+            dot_files: DotFiles::default(),
         }
+    }
+
+    /// These listings under `dot_files` (`listed`).
+    pub(super) fn with_dot_files(self, dot_files: DotFiles) -> Listings {
+        Listings { dot_files, ..self }
     }
 
     /// The entries of `dir` (at `rel` under `root`) in `order`: the cached copy when one of
@@ -179,17 +188,17 @@ impl Listings {
             .duration_since(meta.changed)
             .is_ok_and(|since| since >= self.settled_after);
         if !settled {
-            return read_sorted(root, rel, dir, order);
+            return read_sorted(root, rel, dir, order, self.dot_files);
         }
         let leading = match self.join(key) {
             Ok(leading) => leading,
             Err(flight) => match wait(&flight) {
                 Some(entries) => return Ok(entries),
-                None => return read_sorted(root, rel, dir, order),
+                None => return read_sorted(root, rel, dir, order, self.dot_files),
             },
         };
         let read_at = Instant::now();
-        let entries = read_sorted(root, rel, dir, order)?;
+        let entries = read_sorted(root, rel, dir, order, self.dot_files)?;
         let bytes = entries
             .iter()
             .map(|e| size_of::<DirEntry>() + e.name.len())
@@ -277,31 +286,44 @@ fn wait(flight: &Flight) -> Option<Arc<[DirEntry]>> {
     }
 }
 
+/// Whether a listing (the page, PROPFIND's members) shows an entry named `name`: a dot file
+/// only under `DotFiles::Show`, the server's own in-progress names (`TEMP_PREFIX`) never.
+pub fn listed(name: &[u8], dot_files: DotFiles) -> bool {
+    !name.starts_with(b".")
+        || (dot_files == DotFiles::Show && !name.starts_with(TEMP_PREFIX.as_bytes()))
+}
+
 /// The entries of `dir` in `order`.
 fn read_sorted(
     root: &Root,
     rel: &Path,
     dir: &Dir,
     order: Order,
+    dot_files: DotFiles,
 ) -> Result<Arc<[DirEntry]>, FileError> {
-    let mut entries = read_entries(root, rel, dir)?;
+    let mut entries = read_entries(root, rel, dir, dot_files)?;
     sort(&mut entries, order);
     Ok(entries.into())
 }
 
-/// The entries of `dir`, unsorted: dot files (and so the server's own temporaries) left out,
-/// and names the server would refuse (made by other means), which could not be listed one per
+/// The entries of `dir`, unsorted: names `listed` leaves out (dot files unless shown, the
+/// server's own temporaries always), and names the server would refuse (made by other means), which could not be listed one per
 /// line. A symlink is followed, inside the root only, so a link to a directory lists as one;
 /// a link leading outside, a FIFO, socket or device, and an entry that vanishes or cannot be
 /// inspected meanwhile are left out: none of them could be served.
-fn read_entries(root: &Root, rel: &Path, dir: &Dir) -> Result<Vec<DirEntry>, FileError> {
+fn read_entries(
+    root: &Root,
+    rel: &Path,
+    dir: &Dir,
+    dot_files: DotFiles,
+) -> Result<Vec<DirEntry>, FileError> {
     let mut entries = Vec::new();
     for entry in dir.entries()? {
         let entry = entry?;
         let Some(name) = entry.name.to_str() else {
             continue;
         };
-        if name.starts_with('.') || name.contains(|c: char| c.is_ascii_control()) {
+        if !listed(name.as_bytes(), dot_files) || name.contains(|c: char| c.is_ascii_control()) {
             continue;
         }
         // relative to the open directory (statx), not a walk from the root per entry; only a

@@ -27,7 +27,7 @@ mod write;
 pub use error::FileError;
 #[cfg(test)]
 pub use listing::sort;
-pub use listing::{DirEntry, Order, SortBy};
+pub use listing::{DirEntry, Order, SortBy, listed};
 #[cfg(test)]
 pub use name::resolve_name;
 pub use name::{FileName, breaks_lines, percent_decode};

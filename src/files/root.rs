@@ -5,8 +5,10 @@
 //! (`files::at`): a name is resolved once, beneath the root, and never checked as a path and
 //! then used again. Changing the disk is `write.rs`'s.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -45,7 +47,7 @@ impl FileRoot {
         Ok(FileRoot {
             cell,
             dot_files,
-            listings: Arc::default(),
+            listings: Arc::new(Listings::default().with_dot_files(dot_files)),
         })
     }
 
@@ -76,6 +78,16 @@ impl FileRoot {
         }
     }
 
+    /// The dot-file policy, for the walks (archives, search) that list as a listing does.
+    pub fn dot_files(&self) -> DotFiles {
+        self.dot_files
+    }
+
+    /// Whether a listing of this root shows an entry named `name` (`listing::listed`).
+    pub fn lists(&self, name: &OsStr) -> bool {
+        super::listing::listed(name.as_bytes(), self.dot_files)
+    }
+
     /// Opens a regular file for reading, beneath the current root (symlinks followed inside
     /// it only; the kernel's `RESOLVE_BENEATH` where it can). Directories, devices and FIFOs
     /// are `NotFound`; nothing is read before the file is known to be inside.
@@ -92,7 +104,8 @@ impl FileRoot {
     }
 
     /// The entries of a directory in `order`, shared with every other listing of the same
-    /// directory state (`listing`); dot files, and so the server's own temporaries, left out.
+    /// directory state (`listing`); dot files (unless shown) and the server's own temporaries
+    /// left out.
     pub fn list(&self, name: &FileName, order: Order) -> Result<Arc<[DirEntry]>, FileError> {
         let root = self.root()?;
         let dir = root.open_dir(&name.relative)?;

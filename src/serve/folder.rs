@@ -18,8 +18,9 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::config::DotFiles;
 use crate::files::at::{self, FsError, Kind, Visit, Visited, WalkEnd, WalkLimits};
-use crate::files::{FileError, FileName, FileRoot};
+use crate::files::{FileError, FileName, FileRoot, listed};
 use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, Sink, StatusCode};
@@ -30,11 +31,13 @@ use crate::serve::query::Download;
 /// How deep the walk goes: each level holds a descriptor while the walk is inside it.
 const MAX_DEPTH: usize = 128;
 
-/// The name a listing shows for `name`, or `None` for one it leaves out: dot files (the
-/// server's own temporaries among them), names that are not UTF-8 or would break a line.
-pub fn listed_name(name: &OsStr) -> Option<&str> {
+/// The name a listing shows for `name`, or `None` for one it leaves out: dot files unless
+/// `dot_files` shows them, the server's own temporaries always (`files::listed`), names that
+/// are not UTF-8 or would break a line.
+pub fn listed_name(name: &OsStr, dot_files: DotFiles) -> Option<&str> {
     let name = std::str::from_utf8(name.as_bytes()).ok()?;
-    (!name.starts_with('.') && !name.contains(crate::files::breaks_lines)).then_some(name)
+    (listed(name.as_bytes(), dot_files) && !name.contains(crate::files::breaks_lines))
+        .then_some(name)
 }
 
 /// The answer to `?download=`: checks the folder and the selection, then a head that promises
@@ -82,6 +85,7 @@ pub fn download(
         len: None,
         source: Box::new(FolderArchive {
             root: at_root,
+            dot_files: root.dot_files(),
             folder: folder.relative.clone(),
             tops,
             kind: request.kind,
@@ -95,7 +99,9 @@ fn selected(root: &FileRoot, name: &str) -> Result<OsString, FileError> {
     let checked = root.resolve(&encode_segment(name).to_string())?;
     let mut segments = checked.relative.iter();
     match (segments.next(), segments.next()) {
-        (Some(one), None) if !checked.ends_in_slash && listed_name(one).is_some() => {
+        (Some(one), None)
+            if !checked.ends_in_slash && listed_name(one, root.dot_files()).is_some() =>
+        {
             Ok(one.to_owned())
         }
         (Some(_), None) => Err(FileError::NotFound),
@@ -106,6 +112,7 @@ fn selected(root: &FileRoot, name: &str) -> Result<OsString, FileError> {
 /// The archive's body: the walk, run while the response is sent.
 struct FolderArchive {
     root: at::Root,
+    dot_files: DotFiles,
     folder: PathBuf,
     /// The selection, with what each entry is; empty for the whole folder.
     tops: Vec<(OsString, Kind)>,
@@ -122,6 +129,7 @@ impl BodyStream for FolderArchive {
             archive: ArchiveWriter::new(self.kind),
             out,
             root: &self.root,
+            dot_files: self.dot_files,
             folder: &self.folder,
         };
         if self.tops.is_empty() {
@@ -156,6 +164,7 @@ struct Writer<'a, 'o> {
     archive: ArchiveWriter,
     out: &'o mut dyn Sink,
     root: &'a at::Root,
+    dot_files: DotFiles,
     folder: &'a Path,
 }
 
@@ -200,7 +209,7 @@ impl Writer<'_, '_> {
         let root = self.root.clone();
         let mut failure = None;
         let end = root.walk(&start, limits, &mut |visited: &Visited<'_>| {
-            if listed_name(visited.name).is_none() {
+            if listed_name(visited.name, self.dot_files).is_none() {
                 return Visit::Skip;
             }
             let rel = rel.join(visited.rel);
@@ -268,7 +277,7 @@ mod tests {
     #[test]
     fn listed_names() {
         for shown in ["a", "a b", "é", "a.b."] {
-            assert_eq!(listed_name(OsStr::new(shown)), Some(shown));
+            assert_eq!(listed_name(OsStr::new(shown), DotFiles::Serve), Some(shown));
         }
         for hidden in [
             ".a",
@@ -279,8 +288,20 @@ mod tests {
             "a\u{2028}b",
             "\u{7f}",
         ] {
-            assert_eq!(listed_name(OsStr::new(hidden)), None, "{hidden:?}");
+            assert_eq!(
+                listed_name(OsStr::new(hidden), DotFiles::Serve),
+                None,
+                "{hidden:?}"
+            );
         }
-        assert_eq!(listed_name(OsStr::from_bytes(b"\xff")), None);
+        assert_eq!(
+            listed_name(OsStr::from_bytes(b"\xff"), DotFiles::Serve),
+            None
+        );
+        // shown dot files: never the server's own
+        for (name, shown) in [(".a", true), ("..a", true), (".upload-x", false)] {
+            let got = listed_name(OsStr::new(name), DotFiles::Show);
+            assert_eq!(got.is_some(), shown, "{name:?}");
+        }
     }
 }

@@ -73,7 +73,7 @@ pub fn route(
             ("/", _, _) if head.method == Method::Options => return webdav::options_root(),
             (_, Some(_), None) => return errors::no_directory(&inputs.policy.hints),
             (_, Some(name), Some(root)) => {
-                let response = webdav::handle(root, name, head, body, &grant);
+                let response = webdav::handle(root, name, head, body, &grant, limits);
                 // the resumable-upload draft asks OPTIONS of an upload target for its limits
                 return match head.method {
                     Method::Options => resumable::announce(response),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use maud::{DOCTYPE, html};
 
+use crate::config::DotFiles;
 use crate::files::at::{self, Kind, Visit, Visited, WalkEnd, WalkLimits};
 use crate::files::{FileError, FileName, FileRoot};
 use crate::http::date;
@@ -49,6 +50,7 @@ pub fn search(
         .map_err(|_| FileError::NotFound)?;
     let mut search = Search {
         root: at_root,
+        dot_files: root.dot_files(),
         folder: folder.relative.clone(),
         needle: text.to_lowercase(),
         text: text.to_owned(),
@@ -89,6 +91,7 @@ pub fn search(
 
 struct Search {
     root: at::Root,
+    dot_files: DotFiles,
     folder: PathBuf,
     /// `text` in lower case.
     needle: String,
@@ -128,7 +131,7 @@ impl BodyStream for Search {
         let walked = self
             .root
             .walk(&self.folder, limits, &mut |v: &Visited<'_>| {
-                let Some(name) = listed_name(v.name) else {
+                let Some(name) = listed_name(v.name, self.dot_files) else {
                     return Visit::Skip;
                 };
                 if Instant::now() > deadline {
@@ -320,6 +323,7 @@ mod tests {
     fn folder_urls_are_encoded() {
         let search = |folder: &str| Search {
             root: at::Root::open(Path::new("/")).expect("/ opens"),
+            dot_files: DotFiles::default(),
             folder: PathBuf::from(folder),
             needle: String::new(),
             text: String::new(),

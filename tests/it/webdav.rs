@@ -305,7 +305,7 @@ fn rclone(server: &TestServer, config: &std::path::Path, args: &[&str]) -> Strin
 }
 
 #[test]
-fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
+fn issue_16_rclone_copies_syncs_and_moves_a_tree_byte_identical() {
     let server = TestServer::start();
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("rclone.conf");
@@ -354,6 +354,35 @@ fn issue_16_rclone_copies_a_tree_up_and_back_byte_identical() {
             "{name}"
         );
     }
+    // a local change, then sync: the deleted file goes, the changed one is replaced
+    std::fs::remove_file(up.join(names[1])).unwrap();
+    std::fs::write(up.join(names[2]), b"changed, and of another length").unwrap();
+    rclone(&server, &config, &["sync", up_s, ":webdav:tree"]);
+    assert!(!server.path("tree").join(names[1]).exists());
+    assert_eq!(
+        std::fs::read(server.path("tree").join(names[2])).unwrap(),
+        b"changed, and of another length"
+    );
+    let check = rclone(
+        &server,
+        &config,
+        &["check", "--download", up_s, ":webdav:tree"],
+    );
+    assert!(check.contains("0 differences found"), "{check}");
+    // move: up to the server, gone locally
+    let moving = work.path().join("moving");
+    std::fs::create_dir_all(moving.join("inner")).unwrap();
+    std::fs::write(moving.join("inner/m.bin"), crate::support::binary(5000, 9)).unwrap();
+    rclone(
+        &server,
+        &config,
+        &["move", moving.to_str().unwrap(), ":webdav:tree/moved-in"],
+    );
+    assert_eq!(
+        std::fs::read(server.path("tree/moved-in/inner/m.bin")).unwrap(),
+        crate::support::binary(5000, 9)
+    );
+    assert!(!moving.join("inner/m.bin").exists());
     rclone(
         &server,
         &config,
@@ -447,5 +476,196 @@ fn issue_16_propfind_to_an_http_1_0_client_carries_its_length() {
         r.text().contains("<D:href>/files/f</D:href>"),
         "{}",
         r.text()
+    );
+}
+
+/// Whether a Depth 1 PROPFIND of `/files/` names `href`.
+fn propfind_lists(server: &TestServer, href: &str) -> bool {
+    let r = dav(server, "PROPFIND", "/files/", &["Depth: 1"], PROPFIND_ALL);
+    assert_eq!(r.status, 207);
+    r.text().contains(&format!("<D:href>{href}</D:href>"))
+}
+
+#[test]
+fn issue_16_show_dot_files_lists_what_a_sync_tool_wrote_but_never_uploads_in_flight() {
+    for (args, shown) in [(&[][..], false), (&["--show-dot-files"][..], true)] {
+        let server = TestServer::with_args(args);
+        // as rclone writes one: a PUT, then the listing it compares against
+        let put = dav(&server, "PUT", "/files/.hidden", &[], "dot");
+        assert_eq!(put.status, 201, "{args:?}");
+        std::fs::create_dir(server.path(".upload-resumable")).unwrap();
+        std::fs::write(server.path(".upload-123.tmp"), "partial").unwrap();
+        assert_eq!(propfind_lists(&server, "/files/.hidden"), shown, "{args:?}");
+        assert!(!propfind_lists(&server, "/files/.upload-resumable/"));
+        assert!(!propfind_lists(&server, "/files/.upload-123.tmp"));
+        let page = dav(&server, "GET", "/files/?format=text", &[], "").text();
+        assert_eq!(page.contains(".hidden"), shown, "{args:?}: {page}");
+        assert!(!page.contains(".upload-"), "{page}");
+        // search and folder archives walk by the same rule
+        let found = dav(&server, "GET", "/files/?q=hid", &["Accept: text/plain"], "");
+        assert_eq!(found.status, 200);
+        assert_eq!(found.text().contains(".hidden"), shown, "{}", found.text());
+        let zip = dav(&server, "GET", "/files/?download=zip", &[], "");
+        assert_eq!(zip.status, 200);
+        let zip = String::from_utf8_lossy(&zip.body).into_owned();
+        assert_eq!(zip.contains(".hidden"), shown, "{args:?}");
+        assert!(!zip.contains(".upload-"), "{args:?}");
+    }
+    let both = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .args(["--hide-dot-files", "--show-dot-files", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+}
+
+#[test]
+fn issue_16_allow_propfind_infinity_streams_the_tree_without_entering_links_or_hidden() {
+    let server = TestServer::with_args(&["--allow-propfind-infinity"]);
+    std::fs::create_dir_all(server.path("a/b/c")).unwrap();
+    std::fs::write(server.path("a/b/c/deep.txt"), "deep").unwrap();
+    std::fs::write(server.path("top.txt"), "top").unwrap();
+    std::fs::create_dir_all(server.path(".git/objects")).unwrap();
+    std::fs::write(server.path("a/.secret"), "x").unwrap();
+    std::fs::create_dir(server.path(".upload-resumable")).unwrap();
+    // a link back up: followed, the walk would never end
+    std::os::unix::fs::symlink(server.dir(), server.path("a/loop")).unwrap();
+    for fields in [&["Depth: infinity"][..], &[]] {
+        let r = dav(&server, "PROPFIND", "/files/", fields, PROPFIND_ALL);
+        assert_eq!(r.status, 207, "{fields:?}");
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        let body = r.text();
+        for href in [
+            "/files/",
+            "/files/top.txt",
+            "/files/a/",
+            "/files/a/b/",
+            "/files/a/b/c/",
+            "/files/a/b/c/deep.txt",
+        ] {
+            assert!(
+                body.contains(&format!("<D:href>{href}</D:href>")),
+                "{href}: {body}"
+            );
+        }
+        assert!(!body.contains("/files/a/loop/a/"), "{body}");
+        assert!(!body.contains(".git"), "{body}");
+        assert!(!body.contains(".secret"), "{body}");
+        assert!(!body.contains(".upload-"), "{body}");
+    }
+    // Depth 1 stays one level
+    let one = dav(&server, "PROPFIND", "/files/", &["Depth: 1"], PROPFIND_ALL).text();
+    assert!(one.contains("<D:href>/files/a/</D:href>"), "{one}");
+    assert!(!one.contains("deep.txt"), "{one}");
+}
+
+/// Runs `args` under `timeout` (every step against a FUSE mount could hang if the mount
+/// broke); the exit status and what it printed.
+fn bounded(seconds: u32, args: &[&str]) -> (bool, String) {
+    let output = Command::new("timeout")
+        .arg(format!("{seconds}s"))
+        .args(args)
+        .output()
+        .expect("coreutils' timeout");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Unmounts (lazily, so a busy or broken mount cannot keep the test waiting) when dropped,
+/// also when an assertion failed while mounted.
+struct Mounted<'a>(&'a std::path::Path);
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        let at = self.0.to_str().unwrap();
+        let (ok, text) = bounded(20, &["fusermount3", "-u", at]);
+        if !ok {
+            eprintln!("fusermount3 -u {at}: {text}; unmounting lazily");
+            bounded(20, &["fusermount3", "-uz", at]);
+        }
+    }
+}
+
+#[test]
+fn issue_16_rclone_mount_copies_a_tree_in_and_out() {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        eprintln!("SKIP issue_16_rclone_mount: no /dev/fuse on this machine");
+        return;
+    }
+    if Command::new("fusermount3").arg("-V").output().is_err() {
+        eprintln!("SKIP issue_16_rclone_mount: no fusermount3 (.ci/run installs fuse3)");
+        return;
+    }
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("rclone.conf");
+    std::fs::write(&config, "").unwrap();
+    let mnt = work.path().join("mnt");
+    let tree = work.path().join("tree");
+    let names = ["top.txt", "a b/c#d/deep.bin", "unicode/café.txt"];
+    for (i, name) in names.iter().enumerate() {
+        let path = tree.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, crate::support::binary(30_000 * i + 11, i as u64)).unwrap();
+    }
+    std::fs::create_dir(&mnt).unwrap();
+    // --daemon returns once the mount is up (or has failed): no polling for it
+    let url = server.url("/files/");
+    let (mounted, text) = bounded(
+        60,
+        &[
+            "rclone",
+            "mount",
+            ":webdav:",
+            mnt.to_str().unwrap(),
+            "--webdav-url",
+            &url,
+            "--webdav-vendor",
+            "other",
+            "--config",
+            config.to_str().unwrap(),
+            "--dir-cache-time",
+            "0s",
+            "--daemon",
+            "--daemon-wait",
+            "30s",
+        ],
+    );
+    if !mounted {
+        eprintln!("SKIP issue_16_rclone_mount: rclone mount failed on this machine: {text}");
+        return;
+    }
+    let guard = Mounted(&mnt);
+    let (ok, text) = bounded(
+        60,
+        &["cp", "-r", tree.to_str().unwrap(), mnt.to_str().unwrap()],
+    );
+    assert!(ok, "cp into the mount: {text}");
+    let out = work.path().join("out");
+    let from = mnt.join("tree");
+    let (ok, text) = bounded(
+        60,
+        &["cp", "-r", from.to_str().unwrap(), out.to_str().unwrap()],
+    );
+    assert!(ok, "cp out of the mount: {text}");
+    let (ok, listed) = bounded(20, &["ls", "-R", from.to_str().unwrap()]);
+    assert!(ok && listed.contains("deep.bin"), "{listed}");
+    drop(guard);
+    for name in names {
+        let want = std::fs::read(tree.join(name)).unwrap();
+        assert_eq!(
+            std::fs::read(server.path("tree").join(name)).unwrap(),
+            want,
+            "{name}"
+        );
+        assert_eq!(std::fs::read(out.join(name)).unwrap(), want, "{name}");
+    }
+    let (_, mounts) = bounded(10, &["cat", "/proc/mounts"]);
+    assert!(
+        !mounts.contains(mnt.to_str().unwrap()),
+        "still mounted: {mounts}"
     );
 }

@@ -25,6 +25,7 @@ pub mod xml;
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::config::Limits;
 use crate::files::at::Root;
 use crate::files::{FileError, FileRoot};
 use crate::http::request::{Method, RequestHead};
@@ -126,6 +127,7 @@ pub fn handle(
     head: &RequestHead,
     body: &mut dyn Read,
     grant: &Grant,
+    limits: &Limits,
 ) -> Response {
     let ctx = match context(files, encoded, head, grant) {
         Ok(ctx) => ctx,
@@ -142,7 +144,9 @@ pub fn handle(
             .header("DAV", DAV_CLASSES)
             .header("MS-Author-Via", "DAV")
             .header("Allow", ALLOW_FILES),
-        "PROPFIND" => with_body(body, |b| propfind::propfind(&ctx, b)),
+        "PROPFIND" => with_body(body, |b| {
+            propfind::propfind(&ctx, b, limits.propfind_infinity)
+        }),
         "PROPPATCH" => with_body(body, |b| proppatch::proppatch(&ctx, b)),
         "MKCOL" => collection::mkcol(&ctx, body),
         "COPY" => copy_move::copy_or_move(&ctx, false),

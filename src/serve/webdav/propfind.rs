@@ -1,13 +1,13 @@
 //! PROPFIND (RFC 4918 §9.1) with Depth 0 or 1; `Depth: infinity` (and no Depth, which means
-//! it) gets 403 with `propfind-finite-depth`, as Apache answers by default. The 207 is
+//! it) gets 403 with `propfind-finite-depth`, as Apache answers by default, unless the
+//! configuration allows it: then the tree is walked within bounds (`Root::walk`), streamed. The 207 is
 //! written as it is produced, one `<response>` per entry, straight from the directory's
 //! descriptor (chunked to an HTTP/1.1 client), so a directory of any size lists in constant
-//! memory. Members are the entries the listing page shows: dot files (and so in-flight
-//! uploads) left out.
+//! memory. Members are the entries the listing page shows (`FileRoot::lists`): dot files
+//! unless shown, in-flight uploads never.
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,7 +19,10 @@ use super::multistatus::{
 use super::proppatch::{DEAD_PREFIX, dead_properties, dead_property};
 use super::xml::{DAV, PropFind, PropName, XmlLimits, parse_propfind};
 use super::{Ctx, DepthHeader, depth, xml_response};
-use crate::files::at::{Dir, Kind, Meta, Node, Root, may_have_xattrs, space};
+use crate::files::at::{
+    Dir, Kind, Meta, Node, Root, Visit, Visited, WalkEnd, WalkLimits, may_have_xattrs, space,
+};
+use crate::files::{FileRoot, breaks_lines};
 use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
@@ -49,10 +52,11 @@ pub(super) fn is_live(name: &PropName) -> bool {
         && (ALLPROP.contains(&name.local.as_str()) || QUOTA.contains(&name.local.as_str()))
 }
 
-pub(super) fn propfind(ctx: &Ctx, body: &[u8]) -> Response {
-    let one = match depth(ctx.head) {
-        Ok(Some(DepthHeader::Zero)) => false,
-        Ok(Some(DepthHeader::One)) => true,
+pub(super) fn propfind(ctx: &Ctx, body: &[u8], infinity_allowed: bool) -> Response {
+    let members = match depth(ctx.head) {
+        Ok(Some(DepthHeader::Zero)) => Members::None,
+        Ok(Some(DepthHeader::One)) => Members::Children,
+        Ok(None | Some(DepthHeader::Infinity)) if infinity_allowed => Members::Tree,
         Ok(None | Some(DepthHeader::Infinity)) => {
             return xml_response(
                 StatusCode::FORBIDDEN,
@@ -72,9 +76,10 @@ pub(super) fn propfind(ctx: &Ctx, body: &[u8]) -> Response {
     };
     let mut job = Listing {
         root: ctx.root.clone(),
+        files: ctx.files.clone(),
         rel: ctx.resource.rel.clone(),
         meta,
-        members: one,
+        members,
         request,
         now: Instant::now(),
     };
@@ -96,12 +101,31 @@ pub(super) fn propfind(ctx: &Ctx, body: &[u8]) -> Response {
     }
 }
 
+/// Which members a PROPFIND of a collection describes besides the collection itself.
+#[derive(Clone, Copy)]
+enum Members {
+    /// Depth 0.
+    None,
+    /// Depth 1.
+    Children,
+    /// Depth infinity, where allowed.
+    Tree,
+}
+
+/// Levels a Depth infinity walk enters: each holds a descriptor while the walk is in it.
+const MAX_DEPTH: usize = 128;
+
+/// Entries a Depth infinity walk visits before it gives up.
+const MAX_TREE_ENTRIES: u64 = 1_000_000;
+
 /// A PROPFIND being answered.
 struct Listing {
     root: Root,
+    /// For the listing's rule of which members are shown.
+    files: FileRoot,
     rel: PathBuf,
     meta: Meta,
-    members: bool,
+    members: Members,
     request: PropFind,
     now: Instant,
 }
@@ -112,26 +136,11 @@ impl BodyStream for Listing {
         let rel = self.rel.clone();
         let meta = self.meta.clone();
         self.describe(&mut ms, &rel, &meta, None)?;
-        if self.members && meta.kind == Kind::Dir {
-            let dir = self.root.open_dir(&rel).map_err(io::Error::other)?;
-            for entry in dir.entries().map_err(io::Error::other)? {
-                let Ok(entry) = entry else { continue };
-                if entry.name.as_bytes().starts_with(b".") {
-                    continue;
-                }
-                let member = rel.join(&entry.name);
-                // a link is described as what it leads to, when that is inside the root
-                let meta = match entry.kind {
-                    Kind::Symlink => self.root.stat(&member),
-                    _ => dir.lstat(&entry.name),
-                };
-                let here = (entry.kind != Kind::Symlink).then_some((&dir, entry.name.as_os_str()));
-                match meta {
-                    Ok(meta) if matches!(meta.kind, Kind::File | Kind::Dir) => {
-                        self.describe(&mut ms, &member, &meta, here)?
-                    }
-                    _ => continue,
-                }
+        if meta.kind == Kind::Dir {
+            match self.members {
+                Members::None => {}
+                Members::Children => self.children(&mut ms, &rel)?,
+                Members::Tree => self.tree(&mut ms, &rel)?,
             }
         }
         ms.finish()?;
@@ -140,6 +149,82 @@ impl BodyStream for Listing {
 }
 
 impl Listing {
+    /// The entries of the directory `rel` that the listing shows.
+    fn children<W: Write>(&self, ms: &mut Multistatus<W>, rel: &Path) -> io::Result<()> {
+        let dir = self.root.open_dir(rel).map_err(io::Error::other)?;
+        for entry in dir.entries().map_err(io::Error::other)? {
+            let Ok(entry) = entry else { continue };
+            if !self.shown(&entry.name) {
+                continue;
+            }
+            let member = rel.join(&entry.name);
+            let here = (entry.kind != Kind::Symlink).then_some((&dir, entry.name.as_os_str()));
+            self.member(ms, &member, entry.kind, &dir, here)?;
+        }
+        Ok(())
+    }
+
+    /// Everything below the directory `rel`, by the bounded walk: a directory the listing
+    /// hides is not entered, a symlink is described (as what it leads to, inside the root)
+    /// but never entered. A walk cut short by its bounds ends the body with an error, so the
+    /// client sees a broken response rather than a tree that looks whole.
+    fn tree<W: Write>(&self, ms: &mut Multistatus<W>, rel: &Path) -> io::Result<()> {
+        let limits = WalkLimits {
+            max_depth: MAX_DEPTH,
+            max_entries: MAX_TREE_ENTRIES,
+        };
+        let mut failed = None;
+        let end = self.root.walk(rel, limits, &mut |visited: &Visited<'_>| {
+            if !self.shown(visited.name) {
+                return Visit::Skip;
+            }
+            let member = rel.join(visited.rel);
+            let here = (visited.kind != Kind::Symlink).then_some((visited.dir, visited.name));
+            match self.member(ms, &member, visited.kind, visited.dir, here) {
+                Ok(()) => Visit::Continue,
+                Err(e) => {
+                    failed = Some(e);
+                    Visit::Stop
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match end.map_err(io::Error::other)? {
+            WalkEnd::Complete => Ok(()),
+            cut => Err(io::Error::other(format!("tree walk ended early: {cut:?}"))),
+        }
+    }
+
+    /// Whether a member named `name` is listed: the listing page's rule, and never a name
+    /// that would break a line.
+    fn shown(&self, name: &OsStr) -> bool {
+        self.files.lists(name) && name.to_str().is_some_and(|n| !n.contains(breaks_lines))
+    }
+
+    /// One member, at `member` of kind `kind` in `dir`; a link is described as what it leads
+    /// to when that is inside the root, anything else that is not a file or directory is not.
+    fn member<W: Write>(
+        &self,
+        ms: &mut Multistatus<W>,
+        member: &Path,
+        kind: Kind,
+        dir: &Dir,
+        here: Option<(&Dir, &OsStr)>,
+    ) -> io::Result<()> {
+        let meta = match (kind, member.file_name()) {
+            (Kind::Symlink, _) | (_, None) => self.root.stat(member),
+            (_, Some(name)) => dir.lstat(name),
+        };
+        match meta {
+            Ok(meta) if matches!(meta.kind, Kind::File | Kind::Dir) => {
+                self.describe(ms, member, &meta, here)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn describe<W: Write>(
         &self,
         ms: &mut Multistatus<W>,
