@@ -10,7 +10,7 @@ use crate::config::Limits;
 use crate::files::FileRoot;
 use crate::http::request::{Method, RequestHead};
 use crate::http::response::{Response, StatusCode};
-use crate::security::access::{self, Credentials, Policy};
+use crate::security::access::{self, Credentials, Grant, Policy};
 use crate::security::auth::Accounts;
 use crate::serve::resumable::create::{Creator, create, is_creation};
 use crate::serve::resumable::{UPLOADS_PREFIX, resource::upload_resource};
@@ -95,44 +95,9 @@ pub fn route(
         _ => match (path.strip_prefix("/echo/"), path.strip_prefix("/files/")) {
             (Some(text), _) if retrieval => routes::echo(text),
             (Some(_), _) => method_not_allowed(RETRIEVALS),
-            (_, Some(name)) => match (files, &head.method) {
-                (None, _) => errors::no_directory(&inputs.policy.hints),
-                (Some(root), _) if retrieval => {
-                    // the listing page offers uploads and deletes only to a client that may make them
-                    let search = SearchLimits {
-                        max_results: limits.max_search_results,
-                        time_limit: limits.search_time_limit,
-                    };
-                    get::get_file(
-                        root,
-                        name,
-                        head,
-                        grant.may_write,
-                        search,
-                        inputs.client_gone,
-                    )
-                    .header(
-                        "Cross-Origin-Resource-Policy",
-                        access::resource_policy(inputs.policy),
-                    )
-                }
-                (Some(root), Method::Post | Method::Put) => {
-                    webdav::refuse_locked_write(root, name, head, &grant).unwrap_or_else(|| {
-                        if !is_creation(head) {
-                            return put::put_file(root, name, head, body);
-                        }
-                        let creator = Creator {
-                            user: grant.user.as_deref(),
-                            peer: inputs.peer,
-                        };
-                        let plain = |body: &mut dyn RequestBody| -> Response {
-                            put::put_file(root, name, head, body)
-                        };
-                        create(root, name, head, body, &creator, &plain)
-                    })
-                }
-                (Some(root), Method::Delete) => webdav::delete(root, name, head, &grant),
-                (Some(_), _) => method_not_allowed(FILES),
+            (_, Some(name)) => match files {
+                None => errors::no_directory(&inputs.policy.hints),
+                Some(root) => files_route(root, name, head, body, &grant, inputs, limits),
             },
             _ if path.starts_with(UPLOADS_PREFIX) => match files {
                 Some(root) => {
@@ -144,6 +109,64 @@ pub fn route(
             _ => Response::error(StatusCode::NOT_FOUND, "not found"),
         },
     }
+}
+
+/// `/files/{name}` with a served directory: downloads and listings, uploads (plain or the
+/// creation of a resumable one), deletes.
+fn files_route(
+    root: &FileRoot,
+    name: &str,
+    head: &RequestHead,
+    body: &mut dyn RequestBody,
+    grant: &Grant,
+    inputs: &AccessInputs,
+    limits: &Limits,
+) -> Response {
+    match &head.method {
+        method if is_retrieval(method) => {
+            // the listing page offers uploads and deletes only to a client that may make them
+            let search = SearchLimits {
+                max_results: limits.max_search_results,
+                time_limit: limits.search_time_limit,
+            };
+            get::get_file(
+                root,
+                name,
+                head,
+                grant.may_write,
+                search,
+                inputs.client_gone,
+            )
+            .header(
+                "Cross-Origin-Resource-Policy",
+                access::resource_policy(inputs.policy),
+            )
+        }
+        Method::Post | Method::Put => webdav::refuse_locked_write(root, name, head, grant)
+            .unwrap_or_else(|| upload(root, name, head, body, grant, inputs)),
+        Method::Delete => webdav::delete(root, name, head, grant),
+        _ => method_not_allowed(FILES),
+    }
+}
+
+/// `PUT`/`POST`: a plain upload, or one that creates a resumable upload (`Upload-Complete`).
+fn upload(
+    root: &FileRoot,
+    name: &str,
+    head: &RequestHead,
+    body: &mut dyn RequestBody,
+    grant: &Grant,
+    inputs: &AccessInputs,
+) -> Response {
+    if !is_creation(head) {
+        return put::put_file(root, name, head, body);
+    }
+    let creator = Creator {
+        user: grant.user.as_deref(),
+        peer: inputs.peer,
+    };
+    let plain = |body: &mut dyn RequestBody| -> Response { put::put_file(root, name, head, body) };
+    create(root, name, head, body, &creator, &plain)
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {

@@ -87,26 +87,12 @@ pub fn create(
         Ok(state) => state,
         Err(response) => return response,
     };
-    let owner_cap = service.within_caps(&state.owner, creator.peer);
-    if let Err(per_client) = owner_cap {
-        return if per_client {
-            Response::error(StatusCode::TOO_MANY_REQUESTS, "too many open uploads")
-        } else {
-            Response::error(StatusCode::INSUFFICIENT_STORAGE, "too many open uploads")
-        };
+    if let Err(response) = within_caps(service, &state, creator) {
+        return response;
     }
     let busy = service.claim(state.id);
-    if let Err(e) = service
-        .store
-        .ensure_dir()
-        .map_err(Into::into)
-        .and_then(|()| service.store.create(&state))
-    {
-        log::error!("resumable upload: cannot create: {e}");
-        return Response::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot create the upload",
-        );
+    if let Err(response) = record(service, &state) {
+        return response;
     }
     let location = format!("{UPLOADS_PREFIX}{}", state.id);
     if interim {
@@ -131,6 +117,37 @@ pub fn create(
     } else {
         response.header("Location", location)
     }
+}
+
+/// 429 past the creator's own cap, 507 past the total.
+fn within_caps(service: &Service, state: &UploadState, creator: &Creator) -> Result<(), Response> {
+    match service.within_caps(&state.owner, creator.peer) {
+        Ok(()) => Ok(()),
+        Err(true) => Err(Response::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many open uploads",
+        )),
+        Err(false) => Err(Response::error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "too many open uploads",
+        )),
+    }
+}
+
+/// The new upload's state on disk, before anything is announced.
+fn record(service: &Service, state: &UploadState) -> Result<(), Response> {
+    service
+        .store
+        .ensure_dir()
+        .map_err(Into::into)
+        .and_then(|()| service.store.create(state))
+        .map_err(|e| {
+            log::error!("resumable upload: cannot create: {e}");
+            Response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot create the upload",
+            )
+        })
 }
 
 /// The content of the creating request into the new upload, then its answer.

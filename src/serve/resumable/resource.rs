@@ -108,25 +108,9 @@ fn append(
     fields: &UploadFields,
     body: &mut dyn RequestBody,
 ) -> Response {
-    let media_type = head.headers.get("content-type").unwrap_or("");
-    let essence = media_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case(PARTIAL_UPLOAD) {
-        return Response::error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "appends are application/partial-upload",
-        )
-        .header("Accept-Patch", PARTIAL_UPLOAD);
-    }
-    let Some(provided) = fields.offset else {
-        return Response::error(StatusCode::BAD_REQUEST, "an append needs Upload-Offset");
-    };
-    let complete = match fields.complete {
-        Some(complete) => complete,
-        None if state.interop.requires_complete_on_append() => {
-            return Response::error(StatusCode::BAD_REQUEST, "an append needs Upload-Complete");
-        }
-        // interop 6: only ?0 is required, when more follows
-        None => true,
+    let (provided, complete) = match append_fields(state, head, fields) {
+        Ok(asked) => asked,
+        Err(response) => return response,
     };
     if let Phase::Completed { .. } = state.phase {
         return completed_upload();
@@ -148,31 +132,10 @@ fn append(
     }
     let mut state = state;
     let content = request_length(head);
-    let total = content.filter(|_| complete).map(|c| current + c);
-    let length = match (state.length, fields.length, total) {
-        (Some(a), Some(b), _) | (Some(a), _, Some(b)) | (_, Some(a), Some(b)) if a != b => {
-            return inconsistent_length();
-        }
-        (a, b, c) => a.or(b).or(c),
+    let length = match settle_length(service, &mut state, fields, current, content, complete) {
+        Ok(length) => length,
+        Err(response) => return response,
     };
-    if length.is_some_and(|l| content.is_some_and(|c| current + c > l)) {
-        return inconsistent_length();
-    }
-    if length.is_some_and(|l| l > service.settings.max_size)
-        || content.is_some_and(|c| current + c > service.settings.max_size)
-    {
-        return too_large(&service.limit(Some(state.touched)), state.interop);
-    }
-    if length != state.length {
-        state.length = length;
-        if let Err(e) = service.store.save(&state) {
-            log::error!("resumable upload {:?}: {e}", state.id);
-            return Response::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot record the length",
-            );
-        }
-    }
     let own_digest = head
         .headers
         .get("content-digest")
@@ -207,4 +170,80 @@ fn append(
     };
     drop(busy);
     response
+}
+
+/// What an append says of itself: its `Upload-Offset` and whether it completes the upload.
+fn append_fields(
+    state: &UploadState,
+    head: &RequestHead,
+    fields: &UploadFields,
+) -> Result<(u64, bool), Response> {
+    let media_type = head.headers.get("content-type").unwrap_or("");
+    let essence = media_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(PARTIAL_UPLOAD) {
+        return Err(Response::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "appends are application/partial-upload",
+        )
+        .header("Accept-Patch", PARTIAL_UPLOAD));
+    }
+    let Some(provided) = fields.offset else {
+        return Err(Response::error(
+            StatusCode::BAD_REQUEST,
+            "an append needs Upload-Offset",
+        ));
+    };
+    let complete = match fields.complete {
+        Some(complete) => complete,
+        None if state.interop.requires_complete_on_append() => {
+            return Err(Response::error(
+                StatusCode::BAD_REQUEST,
+                "an append needs Upload-Complete",
+            ));
+        }
+        // interop 6: only ?0 is required, when more follows
+        None => true,
+    };
+    Ok((provided, complete))
+}
+
+/// The upload's length as this append makes it known, checked against what was declared
+/// before and against `max-size`, and recorded when it changed.
+fn settle_length(
+    service: &Service,
+    state: &mut UploadState,
+    fields: &UploadFields,
+    current: u64,
+    content: Option<u64>,
+    complete: bool,
+) -> Result<Option<u64>, Response> {
+    let total = content.filter(|_| complete).map(|c| current + c);
+    let length = match (state.length, fields.length, total) {
+        (Some(a), Some(b), _) | (Some(a), _, Some(b)) | (_, Some(a), Some(b)) if a != b => {
+            return Err(inconsistent_length());
+        }
+        (a, b, c) => a.or(b).or(c),
+    };
+    if length.is_some_and(|l| content.is_some_and(|c| current + c > l)) {
+        return Err(inconsistent_length());
+    }
+    if length.is_some_and(|l| l > service.settings.max_size)
+        || content.is_some_and(|c| current + c > service.settings.max_size)
+    {
+        return Err(too_large(
+            &service.limit(Some(state.touched)),
+            state.interop,
+        ));
+    }
+    if length != state.length {
+        state.length = length;
+        if let Err(e) = service.store.save(state) {
+            log::error!("resumable upload {:?}: {e}", state.id);
+            return Err(Response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot record the length",
+            ));
+        }
+    }
+    Ok(length)
 }
