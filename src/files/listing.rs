@@ -13,12 +13,14 @@
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::at::{Dir, Kind, Meta, Root};
 use super::error::FileError;
+use super::name::breaks_lines;
 use super::write::TEMP_PREFIX;
 use crate::config::DotFiles;
 
@@ -286,11 +288,15 @@ fn wait(flight: &Flight) -> Option<Arc<[DirEntry]>> {
     }
 }
 
-/// Whether a listing (the page, PROPFIND's members) shows an entry named `name`: a dot file
-/// only under `DotFiles::Show`, the server's own in-progress names (`TEMP_PREFIX`) never.
-pub fn listed(name: &[u8], dot_files: DotFiles) -> bool {
-    !name.starts_with(b".")
-        || (dot_files == DotFiles::Show && !name.starts_with(TEMP_PREFIX.as_bytes()))
+/// The name a listing (the page, PROPFIND's members, archives, searches) shows for an entry
+/// named `name`, or `None` for one it leaves out: a dot file unless `DotFiles::Show`, the
+/// server's own in-progress names (`TEMP_PREFIX`) always, a name that is not UTF-8 or would
+/// break a line (`breaks_lines`: it would forge entries in the one-name-a-line listing).
+pub fn listed(name: &OsStr, dot_files: DotFiles) -> Option<&str> {
+    let name = name.to_str()?;
+    let shown =
+        !name.starts_with('.') || (dot_files == DotFiles::Show && !name.starts_with(TEMP_PREFIX));
+    (shown && !name.contains(breaks_lines)).then_some(name)
 }
 
 /// The entries of `dir` in `order`.
@@ -320,12 +326,9 @@ fn read_entries(
     let mut entries = Vec::new();
     for entry in dir.entries()? {
         let entry = entry?;
-        let Some(name) = entry.name.to_str() else {
+        let Some(name) = listed(&entry.name, dot_files) else {
             continue;
         };
-        if !listed(name.as_bytes(), dot_files) || name.contains(|c: char| c.is_ascii_control()) {
-            continue;
-        }
         // relative to the open directory (statx), not a walk from the root per entry; only a
         // symlink needs the walk, to be followed and kept inside
         let meta = match entry.kind {
@@ -388,6 +391,35 @@ mod tests {
     use std::fs;
 
     use super::*;
+
+    #[test]
+    fn listed_names() {
+        for shown in ["a", "a b", "é", "a.b."] {
+            assert_eq!(listed(OsStr::new(shown), DotFiles::Serve), Some(shown));
+        }
+        for hidden in [
+            ".a",
+            "..a",
+            ".upload-x",
+            "a\nb",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "\u{7f}",
+        ] {
+            assert_eq!(
+                listed(OsStr::new(hidden), DotFiles::Serve),
+                None,
+                "{hidden:?}"
+            );
+        }
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(listed(OsStr::from_bytes(b"\xff"), DotFiles::Serve), None);
+        // shown dot files: never the server's own
+        for (name, shown) in [(".a", true), ("..a", true), (".upload-x", false)] {
+            let got = listed(OsStr::new(name), DotFiles::Show);
+            assert_eq!(got.is_some(), shown, "{name:?}");
+        }
+    }
 
     const BY_NAME: Order = Order {
         by: SortBy::Name,

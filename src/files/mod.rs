@@ -30,6 +30,6 @@ pub use listing::sort;
 pub use listing::{DirEntry, Order, SortBy, listed};
 #[cfg(test)]
 pub use name::resolve_name;
-pub use name::{FileName, breaks_lines, percent_decode};
+pub use name::{FileName, percent_decode};
 pub use root::FileRoot;
 pub use write::{TEMP_PREFIX, remove_unfinished_uploads};

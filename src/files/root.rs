@@ -8,7 +8,6 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -83,9 +82,9 @@ impl FileRoot {
         self.dot_files
     }
 
-    /// Whether a listing of this root shows an entry named `name` (`listing::listed`).
-    pub fn lists(&self, name: &OsStr) -> bool {
-        super::listing::listed(name.as_bytes(), self.dot_files)
+    /// The name a listing of this root shows for an entry named `name` (`listing::listed`).
+    pub fn lists<'n>(&self, name: &'n OsStr) -> Option<&'n str> {
+        super::listing::listed(name, self.dot_files)
     }
 
     /// Opens a regular file for reading, beneath the current root (symlinks followed inside

@@ -15,7 +15,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::DotFiles;
@@ -30,15 +29,6 @@ use crate::serve::query::Download;
 
 /// How deep the walk goes: each level holds a descriptor while the walk is inside it.
 const MAX_DEPTH: usize = 128;
-
-/// The name a listing shows for `name`, or `None` for one it leaves out: dot files unless
-/// `dot_files` shows them, the server's own temporaries always (`files::listed`), names that
-/// are not UTF-8 or would break a line.
-pub fn listed_name(name: &OsStr, dot_files: DotFiles) -> Option<&str> {
-    let name = std::str::from_utf8(name.as_bytes()).ok()?;
-    (listed(name.as_bytes(), dot_files) && !name.contains(crate::files::breaks_lines))
-        .then_some(name)
-}
 
 /// The answer to `?download=`: checks the folder and the selection, then a head that promises
 /// an archive whose body is written as it is sent. `HEAD` walks nothing.
@@ -99,9 +89,7 @@ fn selected(root: &FileRoot, name: &str) -> Result<OsString, FileError> {
     let checked = root.resolve(&encode_segment(name).to_string())?;
     let mut segments = checked.relative.iter();
     match (segments.next(), segments.next()) {
-        (Some(one), None)
-            if !checked.ends_in_slash && listed_name(one, root.dot_files()).is_some() =>
-        {
+        (Some(one), None) if !checked.ends_in_slash && root.lists(one).is_some() => {
             Ok(one.to_owned())
         }
         (Some(_), None) => Err(FileError::NotFound),
@@ -209,7 +197,7 @@ impl Writer<'_, '_> {
         let root = self.root.clone();
         let mut failure = None;
         let end = root.walk(&start, limits, &mut |visited: &Visited<'_>| {
-            if listed_name(visited.name, self.dot_files).is_none() {
+            if listed(visited.name, self.dot_files).is_none() {
                 return Visit::Skip;
             }
             let rel = rel.join(visited.rel);
@@ -267,41 +255,5 @@ fn io_error(e: ArchiveError) -> io::Error {
     match e {
         ArchiveError::Io(e) => e,
         other => io::Error::other(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listed_names() {
-        for shown in ["a", "a b", "é", "a.b."] {
-            assert_eq!(listed_name(OsStr::new(shown), DotFiles::Serve), Some(shown));
-        }
-        for hidden in [
-            ".a",
-            "..a",
-            ".upload-x",
-            "a\nb",
-            "a\u{85}b",
-            "a\u{2028}b",
-            "\u{7f}",
-        ] {
-            assert_eq!(
-                listed_name(OsStr::new(hidden), DotFiles::Serve),
-                None,
-                "{hidden:?}"
-            );
-        }
-        assert_eq!(
-            listed_name(OsStr::from_bytes(b"\xff"), DotFiles::Serve),
-            None
-        );
-        // shown dot files: never the server's own
-        for (name, shown) in [(".a", true), ("..a", true), (".upload-x", false)] {
-            let got = listed_name(OsStr::new(name), DotFiles::Show);
-            assert_eq!(got.is_some(), shown, "{name:?}");
-        }
     }
 }

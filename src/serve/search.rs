@@ -18,11 +18,11 @@ use maud::{DOCTYPE, html};
 
 use crate::config::DotFiles;
 use crate::files::at::{self, Kind, Visit, Visited, WalkEnd, WalkLimits};
-use crate::files::{FileError, FileName, FileRoot};
+use crate::files::{FileError, FileName, FileRoot, listed};
 use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
-use crate::serve::folder::listed_name;
+
 use crate::serve::listing::{Format, encode_segment, shown_name};
 
 /// Levels below the folder a search goes.
@@ -131,7 +131,7 @@ impl BodyStream for Search {
         let walked = self
             .root
             .walk(&self.folder, limits, &mut |v: &Visited<'_>| {
-                let Some(name) = listed_name(v.name, self.dot_files) else {
+                let Some(name) = listed(v.name, self.dot_files) else {
                     return Visit::Skip;
                 };
                 if Instant::now() > deadline {

@@ -19,10 +19,10 @@ use super::multistatus::{
 use super::proppatch::{DEAD_PREFIX, dead_properties, dead_property};
 use super::xml::{DAV, PropFind, PropName, XmlLimits, parse_propfind};
 use super::{Ctx, DepthHeader, depth, xml_response};
+use crate::files::FileRoot;
 use crate::files::at::{
     Dir, Kind, Meta, Node, Root, Visit, Visited, WalkEnd, WalkLimits, may_have_xattrs, space,
 };
-use crate::files::{FileRoot, breaks_lines};
 use crate::http::date;
 use crate::http::request::Version;
 use crate::http::response::{Body, BodyStream, Response, StatusCode};
@@ -197,10 +197,9 @@ impl Listing {
         }
     }
 
-    /// Whether a member named `name` is listed: the listing page's rule, and never a name
-    /// that would break a line.
+    /// Whether a member named `name` is listed: the listing page's rule.
     fn shown(&self, name: &OsStr) -> bool {
-        self.files.lists(name) && name.to_str().is_some_and(|n| !n.contains(breaks_lines))
+        self.files.lists(name).is_some()
     }
 
     /// One member, at `member` of kind `kind` in `dir`; a link is described as what it leads
