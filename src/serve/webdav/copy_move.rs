@@ -10,7 +10,7 @@ use super::collection::{TREE_LIMITS, failures_207};
 use super::lock::Depth;
 use super::{Ctx, DepthHeader, LOCKS, Resource, depth, locking, resource_of_url};
 use crate::files::TEMP_PREFIX;
-use crate::files::at::{CopyOptions, FsError, Kind, Leaf, Replace, copy_xattrs};
+use crate::files::at::{CopyOptions, CopyReport, FsError, Kind, Leaf, Replace, copy_xattrs};
 use crate::http::response::{Response, StatusCode};
 use crate::serve::errors::{fs_error, fs_status};
 
@@ -196,16 +196,7 @@ fn move_entry(from: &Leaf, to: &Leaf, replace: Replace) -> Result<Failed, Respon
             Ok(Vec::new())
         }
         Err(FsError::CrossDevice) => {
-            let report = from
-                .dir
-                .copy_tree(
-                    &from.name,
-                    &to.dir,
-                    &to.name,
-                    &options(replace),
-                    TREE_LIMITS,
-                )
-                .map_err(refused)?;
+            let report = copy_tree(from, to, replace)?;
             if !report.failed.is_empty() {
                 // the source stays whole where its copy is not
                 return Ok(failures(report.failed));
@@ -236,8 +227,12 @@ fn copy_entry(
         let _ = to.dir.sync();
         return Ok(Vec::new());
     }
-    let report = from
-        .dir
+    Ok(failures(copy_tree(from, to, replace)?.failed))
+}
+
+/// `from` and all below it copied to `to`, built aside and renamed into place.
+fn copy_tree(from: &Leaf, to: &Leaf, replace: Replace) -> Result<CopyReport, Response> {
+    from.dir
         .copy_tree(
             &from.name,
             &to.dir,
@@ -245,8 +240,7 @@ fn copy_entry(
             &options(replace),
             TREE_LIMITS,
         )
-        .map_err(refused)?;
-    Ok(failures(report.failed))
+        .map_err(refused)
 }
 
 fn failures(failed: Vec<crate::files::at::Failure>) -> Failed {
