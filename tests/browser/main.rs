@@ -11,6 +11,8 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod relay;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -20,7 +22,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use support::{TestServer, binary};
+use relay::Relay;
+use support::{TestServer, binary, read_head_response};
 
 /// chromedriver, killed on drop.
 struct Driver {
@@ -568,4 +571,184 @@ async fn wait_until_gone(client: &Client, name: &str) {
             "{name} still listed"
         );
     }
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Issue 18: a big upload through the page goes on from the server's offset after the server
+/// is killed and started again mid-upload, and after the page is reloaded mid-upload and the
+/// same file picked again; Pause and Resume, and Cancel, work on its row. The browser talks to
+/// the server through a relay that holds and cuts its connection at a chosen byte.
+#[tokio::test(flavor = "current_thread")]
+async fn issue_18_a_big_upload_survives_a_restart_and_a_reload_and_pauses_and_cancels() {
+    const SIZE: u64 = 40 * MIB;
+    let server = TestServer::start();
+    let relay = Relay::start(server.addr);
+    let local = tempfile::tempdir().unwrap();
+    let files: Vec<_> = ["restarted.bin", "reloaded.bin", "cancelled.bin"]
+        .into_iter()
+        .zip(18..)
+        .map(|(name, seed)| {
+            let bytes = binary(SIZE as usize, seed);
+            let path = local.path().join(name);
+            fs::write(&path, &bytes).unwrap();
+            (name, path, bytes)
+        })
+        .collect();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client
+        .goto(&format!("http://{}/files/", relay.addr))
+        .await
+        .unwrap();
+
+    // the server is killed while the third 8 MiB append is on its way, and started again
+    let (name, path, bytes) = &files[0];
+    relay.arm(20 * MIB);
+    pick(&client, path).await;
+    relay.wait_held();
+    let server = TestServer::in_dir(server.kill_keeping_dir(), &[]);
+    relay.point_at(server.addr);
+    relay.cut();
+    wait_for_link(&client, name).await;
+    assert!(
+        fs::read(server.path(name)).unwrap() == *bytes,
+        "{name} is not whole"
+    );
+    // from the server's offset (at least the two appends it answered): had the page started
+    // again from zero it would have sent 60 MiB
+    let sent = relay.forwarded();
+    assert!(sent < SIZE + 8 * MIB, "{sent} bytes sent for {SIZE}");
+
+    // the page is reloaded mid-upload; the same file picked again resumes from the offset
+    let (name, path, bytes) = &files[1];
+    relay.arm(20 * MIB);
+    pick(&client, path).await;
+    relay.wait_held();
+    client.refresh().await.unwrap();
+    relay.cut();
+    let remembered = remembered_uploads(&client).await;
+    assert_eq!(remembered.len(), 1, "{remembered:?}");
+    let offset = upload_offset(&server, &remembered[0]);
+    assert!(offset >= 16 * MIB, "{offset}");
+    relay.arm(4 * MIB);
+    pick(&client, path).await;
+    relay.wait_held();
+    let label = wait_for_label(&client, "resumed at").await;
+    let resumed_at = upload_row(&client, "dataset.resumedAt").await;
+    assert!(resumed_at.parse::<u64>().unwrap() >= offset, "{label}");
+    // paused: the append in flight is dropped; resumed: the server's offset again
+    row_control(&client, "pause", "Pause").await;
+    wait_for_label(&client, "paused").await;
+    relay.cut();
+    row_control(&client, "pause", "Resume").await;
+    wait_for_link(&client, name).await;
+    assert!(
+        fs::read(server.path(name)).unwrap() == *bytes,
+        "{name} is not whole"
+    );
+    // only the rest went after the reload (and the 4 MiB that the pause dropped, at most)
+    let sent = relay.forwarded();
+    assert!(
+        sent <= SIZE - offset + 4 * MIB + 64 * 1024,
+        "{sent} sent, {offset} held"
+    );
+    assert!(remembered_uploads(&client).await.is_empty());
+
+    // cancelled mid-upload: no file, no partial data, nothing remembered
+    let (name, path, _) = &files[2];
+    relay.arm(12 * MIB);
+    pick(&client, path).await;
+    relay.wait_held();
+    row_control(&client, "cancel", "Cancel").await;
+    relay.cut();
+    wait_for_label(&client, "sent — cancelled").await;
+    assert!(!server.path(name).exists());
+    let partial: Vec<_> = fs::read_dir(server.path(".upload-resumable"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".data"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+    assert!(remembered_uploads(&client).await.is_empty());
+    client.close().await.unwrap();
+}
+
+async fn pick(client: &Client, path: &std::path::Path) {
+    client
+        .find(Locator::Id("picker"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+}
+
+/// The upload resources the page remembers for resuming after a reload.
+async fn remembered_uploads(client: &Client) -> Vec<String> {
+    let urls = client
+        .execute(
+            "return Object.keys(localStorage).filter((k) => k.startsWith('upload '))
+               .map((k) => localStorage.getItem(k));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(urls).unwrap()
+}
+
+/// The server's offset for an upload resource (anonymous: the URL is the whole key).
+fn upload_offset(server: &TestServer, url: &str) -> u64 {
+    let mut stream = server.connect();
+    let head = format!(
+        "HEAD {url} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpload-Draft-Interop-Version: 8\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+    let response = read_head_response(&mut stream);
+    assert!(response.status < 300, "{response:?}");
+    response.header("upload-offset").unwrap().parse().unwrap()
+}
+
+/// `expression` of the last row in the upload list (`textContent`, `dataset.sent` ...).
+async fn upload_row(client: &Client, expression: &str) -> String {
+    let value = client
+        .execute(
+            &format!(
+                "const row = document.querySelector('#progress li:last-child');
+                 return row ? String(row.{expression} ?? '') : '';"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(value).unwrap()
+}
+
+/// Waits (at most 30 s) until the last upload row says `needle`; each look is a WebDriver
+/// round trip.
+async fn wait_for_label(client: &Client, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = upload_row(client, "textContent").await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload row never said {needle:?}: {text}"
+        );
+    }
+}
+
+/// Clicks the last upload row's button of `class`, which must read `label`.
+async fn row_control(client: &Client, class: &str, label: &str) {
+    let button = client
+        .find(Locator::Css(&format!(
+            "#progress li:last-child button.{class}"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(button.text().await.unwrap(), label);
+    button.click().await.unwrap();
 }

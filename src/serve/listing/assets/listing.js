@@ -23,9 +23,22 @@
     );
   }
 
-  // One PUT per file, relative to this directory's URL (it ends in "/"). XMLHttpRequest
-  // rather than fetch: only it reports upload progress.
-  function send(file, replace) {
+  // Files from this size up are sent resumably (draft-ietf-httpbis-resumable-upload): the
+  // server keeps what reached it, so a dropped connection, a restarted server or a reloaded
+  // page costs the bytes in flight, not the file.
+  const RESUMABLE_FROM = 8 << 20;
+  // appends this long stay under the body limits of proxies on the way
+  const CHUNK = 8 << 20;
+  const VERSION = { "Upload-Draft-Interop-Version": "8" };
+  const mib = (bytes) => (bytes / 1048576).toFixed(1) + " MiB";
+  // An answer that sending again will not change (the message says why).
+  class Refused extends Error {}
+  // The connection dropped, the server was away or busy, or the page paused: ask the server
+  // for its offset and go on from there.
+  class Lost extends Error {}
+
+  // A row in the upload list: a bar and a label.
+  function row(file) {
     const item = document.createElement("li");
     const label = document.createElement("span");
     const bar = document.createElement("progress");
@@ -34,6 +47,16 @@
     bar.value = 0;
     item.append(bar, label);
     progress.append(item);
+    return { item, bar, label };
+  }
+
+  // One PUT per file, relative to this directory's URL (it ends in "/"). XMLHttpRequest
+  // rather than fetch: only it reports upload progress. Big files go resumably instead.
+  function send(file, replace) {
+    if (file.size >= RESUMABLE_FROM) {
+      return sendResumably(file, replace, row(file));
+    }
+    const { item, bar, label } = row(file);
     return new Promise((resolve) => {
       const request = new XMLHttpRequest();
       request.open("PUT", encodeURIComponent(file.name));
@@ -63,6 +86,268 @@
       });
       request.send(file);
     });
+  }
+
+  // Where an upload resource is remembered across reloads, so that picking the same file
+  // again (same folder, name, size and modification time) resumes it.
+  const remembered = {
+    get: (key) => {
+      try {
+        return localStorage.getItem(key);
+      } catch {
+        return null;
+      }
+    },
+    set: (key, url) => {
+      try {
+        localStorage.setItem(key, url);
+      } catch {
+        // without storage a reload starts again; nothing else changes
+      }
+    },
+    forget: (key) => {
+      try {
+        localStorage.removeItem(key);
+      } catch {
+        // as above
+      }
+    },
+  };
+
+  async function answerText(response) {
+    return response.status + " " + (await response.text()).trim();
+  }
+
+  // Network failures and 5xx/429 are worth another try; anything else is the answer.
+  function lostOrRefused(status, text) {
+    return status === 0 || status === 429 || status >= 500 ? new Lost(text) : new Refused(text);
+  }
+
+  // One resumable upload: create the upload resource (or find it again), append the file
+  // from the server's offset in chunks, and on any break wait (1, 2, 4 ... 30 s), ask the
+  // resource for its offset and go on. Pause and Cancel sit on its row.
+  function sendResumably(file, replace, { item, bar, label }) {
+    const key = "upload " + JSON.stringify([location.pathname, file.name, file.size, file.lastModified]);
+    const up = { url: remembered.get(key), offset: null, resumedAt: null, sent: 0, paused: false, cancelled: false, request: null, wake: null };
+    item.dataset.sent = "0";
+    const say = (what) => {
+      let text = shown(file.name) + " — " + mib(bar.value) + " of " + mib(file.size);
+      if (up.resumedAt !== null) {
+        text += ", resumed at " + mib(up.resumedAt);
+      }
+      label.textContent = text + ", " + mib(up.sent) + " sent" + (what ? " — " + what : "");
+    };
+    const wait = (ms) =>
+      new Promise((resolve) => {
+        up.wake = resolve;
+        if (ms !== null) {
+          setTimeout(resolve, ms);
+        }
+      });
+    const pause = document.createElement("button");
+    pause.type = "button";
+    pause.className = "pause";
+    pause.textContent = "Pause";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "cancel";
+    cancel.textContent = "Cancel";
+    item.append(pause, cancel);
+
+    async function create() {
+      const headers = { ...VERSION, "Upload-Complete": "?0", "Upload-Length": String(file.size) };
+      if (!replace) {
+        headers["If-None-Match"] = "*";
+      }
+      const response = await fetch(encodeURIComponent(file.name), { method: "PUT", headers, body: new Blob() });
+      const where = response.headers.get("Location");
+      if (response.status !== 201 || !where) {
+        throw lostOrRefused(response.status, await answerText(response));
+      }
+      up.url = where;
+      up.offset = 0;
+      remembered.set(key, where);
+    }
+
+    // HEAD tells how much the server holds; true when the upload is already complete
+    async function locate() {
+      const response = await fetch(up.url, { method: "HEAD", headers: VERSION, cache: "no-store" });
+      if (response.status === 404) {
+        // expired, cancelled elsewhere, or not ours: start again
+        remembered.forget(key);
+        up.url = null;
+        return false;
+      }
+      if (!response.ok) {
+        throw lostOrRefused(response.status, response.status + " " + response.statusText);
+      }
+      if (response.headers.get("Upload-Complete") === "?1") {
+        return true;
+      }
+      const offset = Number(response.headers.get("Upload-Offset"));
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
+        throw new Refused("the server's Upload-Offset is not usable");
+      }
+      up.offset = offset;
+      up.resumedAt = offset;
+      item.dataset.resumedAt = String(offset);
+      return false;
+    }
+
+    // one PATCH of the next chunk; true when it completed the upload
+    function append() {
+      const end = Math.min(up.offset + CHUNK, file.size);
+      return new Promise((resolve, reject) => {
+        const request = new XMLHttpRequest();
+        up.request = request;
+        request.open("PATCH", up.url);
+        request.setRequestHeader("Upload-Draft-Interop-Version", VERSION["Upload-Draft-Interop-Version"]);
+        request.setRequestHeader("Content-Type", "application/partial-upload");
+        request.setRequestHeader("Upload-Offset", String(up.offset));
+        request.setRequestHeader("Upload-Complete", end === file.size ? "?1" : "?0");
+        let loaded = 0;
+        request.upload.addEventListener("progress", (event) => {
+          up.sent += event.loaded - loaded;
+          loaded = event.loaded;
+          item.dataset.sent = String(up.sent);
+          bar.value = up.offset + loaded;
+          say();
+        });
+        request.addEventListener("load", () => {
+          up.request = null;
+          const complete = request.getResponseHeader("Upload-Complete") === "?1";
+          if (request.status >= 200 && request.status < 300) {
+            const offset = Number(request.getResponseHeader("Upload-Offset"));
+            up.offset = Number.isSafeInteger(offset) ? offset : end;
+            resolve(complete);
+          } else if (request.status === 409) {
+            // the offset was not the server's (another tab, a lost answer): ask it
+            reject(new Lost("409"));
+          } else {
+            if (complete) {
+              // the last append was taken but the file could not be stored (412, 507 ...)
+              remembered.forget(key);
+            }
+            reject(lostOrRefused(request.status, request.status + " " + request.responseText.trim()));
+          }
+        });
+        for (const broken of ["error", "abort", "timeout"]) {
+          request.addEventListener(broken, () => {
+            up.request = null;
+            reject(new Lost(broken));
+          });
+        }
+        request.send(file.slice(up.offset, end));
+      });
+    }
+
+    async function step() {
+      if (up.url === null) {
+        await create();
+        return false;
+      }
+      if (up.offset === null) {
+        return locate();
+      }
+      return append();
+    }
+
+    async function run() {
+      let failures = 0;
+      for (;;) {
+        if (up.cancelled) {
+          return false;
+        }
+        if (up.paused) {
+          say("paused");
+          await wait(null);
+          continue;
+        }
+        try {
+          if (await step()) {
+            return true;
+          }
+          failures = 0;
+        } catch (problem) {
+          if (up.cancelled) {
+            return false;
+          }
+          if (problem instanceof Refused) {
+            throw problem;
+          }
+          // whatever was in flight may or may not have arrived: the server's offset decides
+          up.offset = null;
+          if (!up.paused) {
+            const delay = Math.min(30, 2 ** failures);
+            failures += 1;
+            say("connection lost, trying again in " + delay + " s");
+            await wait(delay * 1000);
+          }
+        }
+      }
+    }
+
+    pause.addEventListener("click", () => {
+      up.paused = !up.paused;
+      pause.textContent = up.paused ? "Resume" : "Pause";
+      if (up.paused && up.request) {
+        up.request.abort();
+      }
+      if (!up.paused && up.wake) {
+        up.wake();
+      }
+    });
+    cancel.addEventListener("click", async () => {
+      up.cancelled = true;
+      pause.disabled = cancel.disabled = true;
+      if (up.request) {
+        up.request.abort();
+      }
+      if (up.wake) {
+        up.wake();
+      }
+      remembered.forget(key);
+      if (up.url === null) {
+        return;
+      }
+      // an append the server has not yet seen end holds the upload (409) a moment longer
+      for (let tries = 0; tries < 10; tries += 1) {
+        try {
+          const response = await fetch(up.url, { method: "DELETE", headers: VERSION });
+          if (response.status !== 409) {
+            say(response.ok || response.status === 404 ? "cancelled" : "not cancelled: " + (await answerText(response)));
+            return;
+          }
+        } catch {
+          // the server is away: try again below
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      say("not cancelled: the server did not answer");
+    });
+
+    return run().then(
+      (done) => {
+        pause.remove();
+        cancel.remove();
+        if (done) {
+          remembered.forget(key);
+          bar.value = bar.max;
+          item.className = "done";
+          say("uploaded");
+        } else {
+          item.className = "failed";
+        }
+        return done;
+      },
+      (refused) => {
+        pause.remove();
+        cancel.remove();
+        item.className = "failed";
+        say(refused.message);
+        return false;
+      },
+    );
   }
 
   async function sendAll(files) {
