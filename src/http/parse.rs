@@ -219,8 +219,12 @@ fn parse_request_line(line: &[u8]) -> Result<(Method, Target, Version), ParseErr
         }
         _ => return Err(ParseError::Version),
     };
-    let target = parse_target(target)?;
     let method = Method::from_token(std::str::from_utf8(method).expect("tokens are ASCII"));
+    // asterisk-form names the server itself, and only for OPTIONS (RFC 9112 §3.2.4)
+    let target = match target {
+        b"*" if method == Method::Options => ("*".to_owned(), None),
+        _ => parse_target(target)?,
+    };
     Ok((method, target, version))
 }
 
@@ -507,6 +511,7 @@ mod tests {
             (b"\r\n\r\nGET\r\n\r\n", RequestLine, 400),
             (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", Method, 400),
             (b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
             (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
             (b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),
             (b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", Target, 400),

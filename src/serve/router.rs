@@ -71,6 +71,14 @@ pub fn route(
     if webdav::is_webdav_method(&head.method) {
         match (path, path.strip_prefix("/files/"), files) {
             ("/", _, _) if head.method == Method::Options => return webdav::options_root(),
+            // the server as a whole: what / offers, and the upload limits when it takes files
+            ("*", _, _) => {
+                let response = webdav::options_root();
+                return match files {
+                    Some(_) => resumable::announce(response),
+                    None => response,
+                };
+            }
             (_, Some(_), None) => return errors::no_directory(&inputs.policy.hints),
             (_, Some(name), Some(root)) => {
                 let response = webdav::handle(root, name, head, body, &grant, limits);

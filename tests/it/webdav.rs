@@ -67,6 +67,25 @@ fn issue_16_options_announces_class_1_and_2_on_files_and_on_the_root() {
 }
 
 #[test]
+fn options_asterisk_is_the_server_as_a_whole_and_other_methods_cannot_use_it() {
+    let server = TestServer::start();
+    let r = server.exchange(b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("dav"), Some("1, 2"));
+    // the resumable-upload draft's limits, for a client asking before its first upload
+    assert!(
+        r.header("upload-limit").unwrap().contains("max-size="),
+        "{r:?}"
+    );
+    for method in ["GET", "PUT", "PROPFIND"] {
+        let request =
+            format!("{method} * HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
+        let r = server.exchange(request.as_bytes());
+        assert_eq!(r.status, 400, "{method}: {r:?}");
+    }
+}
+
+#[test]
 fn issue_16_propfind_depth_infinity_is_403_with_finite_depth() {
     let server = TestServer::start();
     for fields in [&["Depth: infinity"][..], &[]] {
