@@ -380,6 +380,68 @@ fn read_only_refuses_creation_and_appends() {
 }
 
 #[test]
+fn cross_site_and_misdirected_requests_are_refused_on_every_new_kind() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "guarded", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"mine").status, 204);
+    let raw = |method: &str, path: &str, host: &str, fields: &str, body: &str| {
+        let mut stream = server.connect();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n{V8}{fields}\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        match method {
+            "HEAD" => read_head_response(&mut stream),
+            _ => read_final(&mut stream).1,
+        }
+    };
+    let cross = "Sec-Fetch-Site: cross-site\r\nOrigin: http://evil.example\r\n";
+    let partial = "Content-Type: application/partial-upload\r\n";
+    let cases = [
+        (
+            "POST",
+            "/files/new",
+            cross,
+            "Upload-Complete: ?0\r\n".to_owned(),
+            403,
+        ),
+        (
+            "PUT",
+            "/files/new",
+            cross,
+            "Upload-Complete: ?1\r\n".to_owned(),
+            403,
+        ),
+        (
+            "PATCH",
+            &upload,
+            cross,
+            format!("{partial}Upload-Offset: 4\r\nUpload-Complete: ?1\r\n"),
+            403,
+        ),
+        ("DELETE", &upload, cross, String::new(), 403),
+    ];
+    for (method, path, site, fields, want) in cases {
+        let r = raw(method, path, "localhost", &format!("{site}{fields}"), "xy");
+        assert_eq!(r.status, want, "{method} {path}: {}", r.head);
+    }
+    // a page on a rebound name reaches us with its own Host: refused before anything is read
+    for method in ["HEAD", "GET", "OPTIONS", "DELETE"] {
+        let r = raw(method, &upload, "evil.example", "", "");
+        assert_eq!(r.status, 421, "{method}: {}", r.head);
+    }
+    let fields = format!("{partial}Upload-Offset: 4\r\nUpload-Complete: ?1\r\n");
+    assert_eq!(
+        raw("PATCH", &upload, "evil.example", &fields, "xy").status,
+        421
+    );
+    // nothing of it happened: the upload holds its 4 bytes, no file was made
+    assert_eq!(offset_of(&server, &upload), 4);
+    assert!(!server.path("new").exists() && !server.path("guarded").exists());
+}
+
+#[test]
 fn cancellation_removes_the_partial_data() {
     let server = TestServer::start();
     let upload = create_empty(&server, "gone", "");
