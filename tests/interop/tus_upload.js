@@ -1,14 +1,17 @@
 // Uploads a file to the server with tus-js-client (the version pinned in package.json) in its
 // IETF mode, `protocol: 'ietf-draft-05'`, which sends Upload-Draft-Interop-Version 6.
 //
-//   node tus_upload.js ENDPOINT FILE [--chunk BYTES] [--with-creation] [--stop-after CHUNKS]
-//                      [--resume URL]
+//   node tus_upload.js ENDPOINT FILE [--chunk BYTES] [--with-creation] [--defer-length]
+//                      [--stop-after CHUNKS] [--resume URL]
 //
-// ENDPOINT is the creating request's URL (http://127.0.0.1:PORT/files/NAME). --stop-after
-// aborts the upload once that many appends were answered, as a client that goes away would;
-// --with-creation sends the first chunk with the creating request; --resume continues the upload resource URL from the server's offset instead of creating one.
+// ENDPOINT is the creating request's URL (http://127.0.0.1:PORT/files/NAME). --with-creation
+// sends the first chunk with the creating request; --defer-length leaves Upload-Length to the
+// last append; --stop-after aborts the upload once that many appends were answered, as a client
+// that goes away would; --resume continues the upload resource at URL from the server's offset
+// instead of creating one. The source is a Buffer (a Node stream source with --defer-length
+// declares a whole chunk's Content-Length for a shorter last one: a client bug).
 // One line per event on stdout, for tests/it/tus.rs to read:
-//   REQUEST <method> <url> <Upload-Offset sent or ->
+//   REQUEST <method> <url> <Upload-Offset sent or -> <Upload-Length sent or ->
 //   RESPONSE <method> <status> <Location or -> <Upload-Offset or -> <Upload-Complete or ->
 //   INTERIM <status> <Location or -> <Upload-Offset or -> <Upload-Limit or ->
 //   CHUNK <bytes accepted> <offset>
@@ -43,12 +46,15 @@ const upload = new tus.Upload(fs.readFileSync(file), {
   protocol: 'ietf-draft-05',
   chunkSize: Number(option('--chunk') || 1 << 20),
   uploadDataDuringCreation: flags.includes('--with-creation'),
+  uploadLengthDeferred: flags.includes('--defer-length'),
   // A retry first asks the server for its offset (HEAD), then appends from there.
   retryDelays: [0, 100, 300, 1000, 3000],
   // The test names its upload resources itself; no fingerprint file in the home directory.
   storeFingerprintForResuming: false,
   onBeforeRequest: (req) => {
-    console.log('REQUEST', req.getMethod(), req.getURL(), show(req.getHeader('Upload-Offset')));
+    const field = (name) => show(req.getHeader(name));
+    console.log('REQUEST', req.getMethod(), req.getURL(), field('Upload-Offset'),
+      field('Upload-Length'));
   },
   onAfterResponse: (req, res) => {
     const field = (name) => show(res.getHeader(name));

@@ -246,6 +246,30 @@ fn tus_js_client_sends_data_with_the_creation_and_sees_the_104() {
 }
 
 #[test]
+fn tus_js_client_declares_the_length_with_the_last_append() {
+    let server = TestServer::start();
+    let len = 2 * MIB + 11;
+    let (file, data) = source(len, 6);
+    let flags = ["--chunk", "1048576", "--defer-length"];
+    let run = tus(&server.url("/files/later.bin"), file.path(), &flags);
+    let lengths: Vec<(&str, &str)> = run.events("REQUEST").iter().map(|f| (f[0], f[3])).collect();
+    let last = len.to_string();
+    let expected = [
+        ("POST", "-"),
+        ("PATCH", "-"),
+        ("PATCH", "-"),
+        ("PATCH", last.as_str()),
+    ];
+    assert_eq!(lengths, expected, "{:?}", run.lines);
+    let answer = &run.responses("PATCH")[2];
+    assert_eq!(
+        (answer.0, answer.1.as_str(), answer.3.as_str()),
+        (201, "/files/later.bin", "?1")
+    );
+    assert_stored(&server, "later.bin", &data);
+}
+
+#[test]
 fn tus_js_client_resumes_a_stopped_upload_from_the_servers_offset() {
     let server = TestServer::start();
     let len = 3 * MIB + 99;
