@@ -15,5 +15,6 @@ mod routes;
 mod security;
 mod support;
 mod tls;
+mod tus;
 mod web;
 mod webdav;
