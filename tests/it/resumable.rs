@@ -521,6 +521,44 @@ fn interop_6_answers_201_and_expires() {
 }
 
 #[test]
+fn interop_9_is_served_and_a_chunked_last_append_gives_the_length() {
+    let server = TestServer::start();
+    let v9 = "Upload-Draft-Interop-Version: 9\r\n";
+    let chunked = |method: &str, path: &str, fields: &str, body: &[u8]| {
+        let mut stream = server.connect();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+             {v9}{fields}\r\n{:x}\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        stream.write_all(b"\r\n0\r\n\r\n").unwrap();
+        read_final(&mut stream)
+    };
+    let (interim, created) = chunked("PUT", "/files/nine", "Upload-Complete: ?0\r\n", b"first ");
+    assert_eq!(created.status, 201, "{}", created.head);
+    assert_eq!(interim.len(), 1, "{interim:?}");
+    assert_eq!(interim[0].status, 104);
+    assert_eq!(interim[0].header("upload-draft-interop-version"), Some("9"));
+    let upload = created.header("location").unwrap().to_owned();
+    assert_eq!(interim[0].header("location"), Some(upload.as_str()));
+    assert_eq!(created.header("upload-offset"), Some("6"));
+    // no Content-Length and no Upload-Length: the representation's length is what arrived
+    let fields = "Content-Type: application/partial-upload\r\nUpload-Offset: 6\r\n\
+                  Upload-Complete: ?1\r\n";
+    let (_, done) = chunked("PATCH", &upload, fields, b"and last");
+    assert_eq!(done.status, 201, "{}", done.head);
+    assert_eq!(done.header("upload-complete"), Some("?1"));
+    assert_eq!(
+        std::fs::read(server.path("nine")).unwrap(),
+        b"first and last"
+    );
+    let r = send(&server, "HEAD", &upload, v9, b"");
+    assert_eq!(r.header("upload-length"), Some("14"), "{}", r.head);
+}
+
+#[test]
 fn unsupported_versions_get_no_104() {
     let server = TestServer::start();
     let v5 = "Upload-Draft-Interop-Version: 5\r\n";

@@ -28,18 +28,24 @@ pub enum InteropVersion {
     V6,
     /// Drafts -06 to -08 (March to April 2025).
     V7,
-    /// Drafts -09 to -11 and the editor's copy of July 2026.
+    /// Drafts -09 to -11 and the editor's copy of 1 July 2026.
     V8,
+    /// From draft -12 (July 2026; bumped in the editor's copy of 5 July 2026, PR #3476). What
+    /// it changed for a server (the representation's length may come from the bytes of a `?1`
+    /// request, `Upload-Limit` on any refusal over a limit, no redirects with `?0`) is what
+    /// this server does for 8 too, so the two are served alike.
+    V9,
 }
 
 impl InteropVersion {
-    pub const LATEST: InteropVersion = InteropVersion::V8;
+    pub const LATEST: InteropVersion = InteropVersion::V9;
 
     pub fn number(self) -> u8 {
         match self {
             InteropVersion::V6 => 6,
             InteropVersion::V7 => 7,
             InteropVersion::V8 => 8,
+            InteropVersion::V9 => 9,
         }
     }
 
@@ -49,6 +55,7 @@ impl InteropVersion {
             6 => Some(InteropVersion::V6),
             7 => Some(InteropVersion::V7),
             8 => Some(InteropVersion::V8),
+            9 => Some(InteropVersion::V9),
             _ => None,
         }
     }
@@ -58,7 +65,7 @@ impl InteropVersion {
     pub fn age_key(self) -> &'static str {
         match self {
             InteropVersion::V6 => "expires",
-            InteropVersion::V7 | InteropVersion::V8 => "max-age",
+            InteropVersion::V7 | InteropVersion::V8 | InteropVersion::V9 => "max-age",
         }
     }
 
@@ -67,7 +74,7 @@ impl InteropVersion {
     pub fn incomplete_append_status(self) -> StatusCode {
         match self {
             InteropVersion::V6 => StatusCode::CREATED,
-            InteropVersion::V7 | InteropVersion::V8 => StatusCode::NO_CONTENT,
+            InteropVersion::V7 | InteropVersion::V8 | InteropVersion::V9 => StatusCode::NO_CONTENT,
         }
     }
 
@@ -585,7 +592,12 @@ mod tests {
             min_append_size: None,
             max_age: Some(3600),
         };
-        for version in [InteropVersion::V6, InteropVersion::V7, InteropVersion::V8] {
+        for version in [
+            InteropVersion::V6,
+            InteropVersion::V7,
+            InteropVersion::V8,
+            InteropVersion::V9,
+        ] {
             assert_eq!(UploadLimit::parse(&limit.serialize(version)), Ok(limit));
         }
     }
@@ -612,14 +624,14 @@ mod tests {
 
     #[test]
     fn versions() {
-        for n in [6, 7, 8] {
+        for n in [6, 7, 8, 9] {
             let v = InteropVersion::from_number(n).expect("spoken");
             assert_eq!(i64::from(v.number()), n);
         }
-        for n in [0, 3, 5, 9, -8] {
+        for n in [0, 3, 5, 10, -8] {
             assert_eq!(InteropVersion::from_number(n), None);
         }
-        assert_eq!(InteropVersion::LATEST, InteropVersion::V8);
+        assert_eq!(InteropVersion::LATEST, InteropVersion::V9);
         assert_eq!(
             InteropVersion::V6.incomplete_append_status(),
             StatusCode::CREATED

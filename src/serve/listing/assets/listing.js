@@ -29,7 +29,7 @@
   const RESUMABLE_FROM = 8 << 20;
   // appends this long stay under the body limits of proxies on the way
   const CHUNK = 8 << 20;
-  const VERSION = { "Upload-Draft-Interop-Version": "8" };
+  const VERSION = { "Upload-Draft-Interop-Version": "9" };
   const mib = (bytes) => (bytes / 1048576).toFixed(1) + " MiB";
   // An answer that sending again will not change (the message says why).
   class Refused extends Error {}
