@@ -201,8 +201,8 @@ impl TryFrom<StateFile> for UploadState {
             preconditions: f.preconditions,
             digests: f.digests,
             interop: InteropVersion::from_number(f.interop.into()).ok_or("unknown interop")?,
-            created: UNIX_EPOCH + Duration::from_secs(f.created),
-            touched: UNIX_EPOCH + Duration::from_secs(f.touched),
+            created: since_epoch(f.created)?,
+            touched: since_epoch(f.touched)?,
             phase: f.phase,
         };
         state.check()?;
@@ -275,6 +275,13 @@ fn is_plain_relative(target: &str) -> bool {
                 && !segment.starts_with(TEMP_PREFIX)
                 && !segment.contains(|c: char| c == '\\' || c.is_control())
         })
+}
+
+/// A stored time; one past what `SystemTime` holds is a damaged file, not a panic.
+fn since_epoch(seconds: u64) -> Result<SystemTime, &'static str> {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(seconds))
+        .ok_or("time out of range")
 }
 
 #[cfg(test)]
@@ -462,6 +469,13 @@ pub(super) mod tests {
                 json.replace("\"target\": \"a\"", "\"target\": \"../x\""),
             ),
             ("bad phase", json.replace("\"open\"", "\"closed\"")),
+            (
+                "time past what SystemTime holds",
+                json.replace(
+                    "\"touched\": 1700000100",
+                    "\"touched\": 18446744073709551615",
+                ),
+            ),
             ("huge", format!("{json}{}", " ".repeat(MAX_STATE_BYTES))),
         ];
         for (what, text) in cases {
