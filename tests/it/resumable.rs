@@ -491,6 +491,29 @@ fn caps_per_client_and_in_total() {
 }
 
 #[test]
+fn parallel_creations_cannot_all_pass_the_caps() {
+    let server = TestServer::with_args(&["--max-uploads-per-client", "2", "--max-uploads", "3"]);
+    let fields = format!("{V8}Upload-Complete: ?0\r\n");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let racing: Vec<_> = (0..30)
+            .map(|i| {
+                let (server, fields) = (&server, &fields);
+                scope.spawn(move || {
+                    send(server, "POST", &format!("/files/r{i}"), fields, b"").status
+                })
+            })
+            .collect();
+        racing.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let created = statuses.iter().filter(|&&s| s == 201).count();
+    assert_eq!(created, 2, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 201 || s == 429),
+        "{statuses:?}"
+    );
+}
+
+#[test]
 fn interop_6_answers_201_and_expires() {
     let server = TestServer::start();
     let v6 = "Upload-Draft-Interop-Version: 6\r\n";

@@ -13,7 +13,7 @@ use crate::serve::conditional::{
 };
 use crate::serve::digest::parse_content_digest;
 use crate::serve::errors::file_error;
-use crate::serve::resumable::answers::{inconsistent_length, resumption_supported};
+use crate::serve::resumable::answers::{inconsistent_length, not_stored, resumption_supported};
 use crate::serve::resumable::commit::{finish, receive, refusal};
 use crate::serve::resumable::fields::{
     InteropVersion, UploadFields, VersionField, serialize_boolean,
@@ -87,6 +87,7 @@ pub fn create(
         Ok(state) => state,
         Err(response) => return response,
     };
+    let creating = service.creating.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(response) = within_caps(service, &state, creator) {
         return response;
     }
@@ -94,6 +95,7 @@ pub fn create(
     if let Err(response) = record(service, &state) {
         return response;
     }
+    drop(creating);
     let location = format!("{UPLOADS_PREFIX}{}", state.id);
     if interim {
         let interim_head = resumption_supported(&location, &limit, version);
@@ -163,14 +165,7 @@ fn take_content(
     let cap = state.length.unwrap_or(service.settings.max_size);
     let received = match receive(service, state, body, cap, own_digest, progress) {
         Ok(r) => r,
-        Err(e) => {
-            log::error!("resumable upload {:?}: {e}", state.id);
-            let reason = "cannot store the upload";
-            return (
-                Response::error(StatusCode::INTERNAL_SERVER_ERROR, reason),
-                false,
-            );
-        }
+        Err(e) => return (not_stored(state, e), false),
     };
     let offset = service.store.offset(&state.id).unwrap_or(0);
     if let Some(response) = refusal(&received, offset) {

@@ -10,6 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::config::Limits;
+use crate::security::throttle::throttle_key;
 use crate::serve::resumable::STATE_DIR;
 use crate::serve::resumable::fields::{MAX_INTEGER, UploadLimit};
 use crate::serve::resumable::state::{Owner, Phase, UploadId, UploadState};
@@ -36,6 +37,9 @@ pub struct Service {
     pub settings: Settings,
     /// Uploads a request is writing to or removing right now (one at a time each).
     busy: Mutex<HashSet<UploadId>>,
+    /// Held from the cap check to the new state on disk, so that parallel creations cannot
+    /// all pass the check before any of them counts.
+    pub creating: Mutex<()>,
 }
 
 static SERVICE: OnceLock<Service> = OnceLock::new();
@@ -59,6 +63,7 @@ pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
         store,
         settings,
         busy: Mutex::new(HashSet::new()),
+        creating: Mutex::new(()),
     };
     service.sweep();
     if SERVICE.set(service).is_ok() {
@@ -182,7 +187,10 @@ impl Service {
             .iter()
             .filter(|s| match owner {
                 Owner::Account(_) => s.owner == *owner,
-                Owner::Anonymous => s.owner == Owner::Anonymous && s.peer == peer,
+                // one IPv6 /64 is one client, as for connections and logins
+                Owner::Anonymous => {
+                    s.owner == Owner::Anonymous && throttle_key(s.peer) == throttle_key(peer)
+                }
             })
             .count();
         if mine >= self.settings.per_client {
@@ -195,20 +203,41 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::resumable::state::tests::sample;
+
+    fn service(dir: &Path, per_client: usize, total: usize) -> Service {
+        Service {
+            store: Store::open(&dir.join(STATE_DIR)).expect("store"),
+            settings: Settings {
+                max_size: 10,
+                max_age: Duration::from_secs(60),
+                per_client,
+                total,
+            },
+            busy: Mutex::new(HashSet::new()),
+            creating: Mutex::new(()),
+        }
+    }
+
+    #[test]
+    fn an_anonymous_ipv6_client_is_its_64() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let service = service(dir.path(), 1, 10);
+        let mut state = sample("a");
+        state.owner = Owner::Anonymous;
+        state.peer = "2001:db8:1:2::1".parse().unwrap();
+        state.touched = SystemTime::now();
+        service.store.create(&state).expect("create");
+        let caps = |peer: &str| service.within_caps(&Owner::Anonymous, peer.parse().unwrap());
+        assert_eq!(caps("2001:db8:1:2::ffff"), Err(true), "the same /64");
+        assert_eq!(caps("2001:db8:1:3::1"), Ok(()), "another /64");
+        assert_eq!(caps("192.0.2.1"), Ok(()));
+    }
 
     #[test]
     fn one_claim_at_a_time_and_a_refused_claim_releases_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let service = Service {
-            store: Store::open(&dir.path().join(STATE_DIR)).expect("store"),
-            settings: Settings {
-                max_size: 10,
-                max_age: Duration::from_secs(60),
-                per_client: 1,
-                total: 1,
-            },
-            busy: Mutex::new(HashSet::new()),
-        };
+        let service = service(dir.path(), 1, 1);
         let id = UploadId::random().expect("id");
         let first = service.claim(id).expect("free");
         assert!(service.claim(id).is_none());
