@@ -222,6 +222,54 @@ fn issue_15_a_full_disk_is_507_and_leaves_nothing() {
     assert_eq!(fs::read_to_string(disk.join("small.txt")).unwrap(), "fits");
 }
 
+/// Issue 18: a resumable upload that fills the disk is 507, as a plain one, not 500; what it
+/// stored stays until the client resumes or cancels it, and cancelling gives the room back.
+#[test]
+fn issue_18_a_resumable_upload_on_a_full_disk_is_507_and_cancelling_frees_it() {
+    if !rustix::process::geteuid().is_root() {
+        return eprintln!("skipped: mounting a small tmpfs needs root");
+    }
+    let outer = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(outer.path()).unwrap();
+    let disk = dir.path().to_owned();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount -t tmpfs failed");
+    let _mounted = Mounted(&disk);
+    let server = TestServer::in_dir(dir, &[]);
+    let body = vec![b'x'; 2 << 20];
+    let mut stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let head = format!(
+        "PUT /files/big.bin HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\
+         Upload-Draft-Interop-Version: 9\r\nUpload-Complete: ?0\r\n\r\n",
+        body.len()
+    );
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes());
+        let _ = writer.write_all(&body);
+    });
+    let interim = read_response(&mut stream);
+    assert_eq!(interim.status, 104, "{interim:?}");
+    let upload = interim.header("location").unwrap().to_owned();
+    let response = read_response(&mut stream);
+    assert_eq!(response.status, 507, "{response:?}");
+    assert_eq!(response.header("upload-complete"), Some("?0"));
+    drop(stream);
+    sending.join().unwrap();
+    assert!(!disk.join("big.bin").exists());
+    let cancel = format!(
+        "DELETE {upload} HTTP/1.1\r\nHost: localhost\r\nUpload-Draft-Interop-Version: 9\r\n\r\n"
+    );
+    let cancelled = server.exchange(cancel.as_bytes());
+    assert_eq!(cancelled.status, 204, "{cancelled:?}");
+    let small = server.exchange(&request("PUT", "/files/small.txt", &[b'y'; 512 * 1024]));
+    assert_eq!(small.status, 201, "{small:?}");
+}
+
 /// Issue #15 item 9: a crash left its `.upload-*` temporaries forever. At start-up those no
 /// live process owns are removed and counted in the log; state kept under the reserved
 /// prefix for restarts (resumable uploads) stays.

@@ -5,8 +5,11 @@
 
 use serde_json::json;
 
+use crate::files::FileError;
 use crate::http::response::{Response, StatusCode};
+use crate::serve::errors::file_error;
 use crate::serve::resumable::fields::{InteropVersion, UploadLimit, serialize_boolean};
+use crate::serve::resumable::state::UploadState;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -22,6 +25,14 @@ pub const INCONSISTENT_LENGTH: &str =
 /// dropped it, without a version bump, for "the server can choose to replay the final response".
 pub const COMPLETED_UPLOAD: &str =
     "https://iana.org/assignments/http-problem-types#completed-upload";
+
+/// Storing a request's content failed on the server's side: a full disk or quota is 507, as
+/// for a plain upload, anything else 500. What was stored before stays, so the answer is the
+/// protocol's (`Upload-Complete: ?0`): the client may resume once there is room.
+pub fn not_stored(state: &UploadState, e: std::io::Error) -> Response {
+    log::error!("resumable upload {:?}: {e}", state.id);
+    file_error(FileError::from(e)).header("Upload-Complete", serialize_boolean(false))
+}
 
 /// A problem response that belongs to the resumable-upload protocol, not to the target
 /// resource: hence `Upload-Complete: ?0` (§4.4.2 "MUST reject the request with a 409 (Conflict)

@@ -6,7 +6,9 @@ use crate::files::FileRoot;
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{Response, StatusCode};
 use crate::serve::digest::parse_content_digest;
-use crate::serve::resumable::answers::{completed_upload, inconsistent_length, mismatching_offset};
+use crate::serve::resumable::answers::{
+    completed_upload, inconsistent_length, mismatching_offset, not_stored,
+};
 use crate::serve::resumable::commit::{Received, finish, receive, refusal};
 use crate::serve::resumable::fields::{UploadFields, VersionField, serialize_boolean};
 use crate::serve::resumable::service::{Service, service};
@@ -146,10 +148,7 @@ fn append(
     .then_some(state.interop);
     let received = match receive(service, &state, body, cap, own_digest, progress) {
         Ok(received) => received,
-        Err(e) => {
-            log::error!("resumable upload {:?}: {e}", state.id);
-            return Response::error(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the upload");
-        }
+        Err(e) => return not_stored(&state, e),
     };
     let offset = service.store.offset(&state.id).unwrap_or(current);
     if let Some(response) = refusal(&received, offset) {
