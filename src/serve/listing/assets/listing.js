@@ -118,9 +118,10 @@
     return response.status + " " + (await response.text()).trim();
   }
 
-  // Network failures and 5xx/429 are worth another try; anything else is the answer.
+  // A network failure or a server error is worth another try; a full disk (507) or too many
+  // open uploads (429) is not until someone acts, so it is the answer, as any 4xx is.
   function lostOrRefused(status, text) {
-    return status === 0 || status === 429 || status >= 500 ? new Lost(text) : new Refused(text);
+    return status === 0 || (status >= 500 && status !== 507) ? new Lost(text) : new Refused(text);
   }
 
   // One resumable upload: create the upload resource (or find it again), append the file
@@ -163,6 +164,11 @@
       const where = response.headers.get("Location");
       if (response.status !== 201 || !where) {
         throw lostOrRefused(response.status, await answerText(response));
+      }
+      if (up.cancelled) {
+        // cancelled while it was being made: it goes at once, and is not remembered
+        fetch(where, { method: "DELETE", headers: VERSION }).catch(() => {});
+        return;
       }
       up.url = where;
       up.offset = 0;
@@ -308,6 +314,8 @@
       }
       remembered.forget(key);
       if (up.url === null) {
+        // not made yet, or never: create() removes it when its answer comes
+        say("cancelled");
         return;
       }
       // an append the server has not yet seen end holds the upload (409) a moment longer
