@@ -110,7 +110,7 @@ pub fn route(
             _ if path.starts_with(UPLOADS_PREFIX) => match files {
                 Some(root) => {
                     let id = &path[UPLOADS_PREFIX.len()..];
-                    upload_resource(root, id, head, body, grant.user.as_deref())
+                    upload_resource(root, id, head, body, &grant)
                 }
                 None => Response::error(StatusCode::NOT_FOUND, "not found"),
             },

@@ -442,6 +442,44 @@ fn cross_site_and_misdirected_requests_are_refused_on_every_new_kind() {
 }
 
 #[test]
+fn a_lock_taken_since_the_creation_refuses_the_completing_append_without_its_token() {
+    let server = TestServer::start();
+    std::fs::write(server.path("t.txt"), "old").unwrap();
+    let upload = create_empty(&server, "t.txt", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"abc").status, 204);
+    let info = "<?xml version='1.0'?><D:lockinfo xmlns:D='DAV:'><D:lockscope><D:exclusive/>\
+                </D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>";
+    let lock = send(
+        &server,
+        "LOCK",
+        "/files/t.txt",
+        "Depth: 0\r\nContent-Type: application/xml\r\n",
+        info.as_bytes(),
+    );
+    assert_eq!(lock.status, 200, "{}", lock.head);
+    let token = lock.header("lock-token").unwrap().to_owned();
+    let r = patch(&server, &upload, 3, true, b"def");
+    assert_eq!(r.status, 423, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    assert_eq!(
+        std::fs::read_to_string(server.path("t.txt")).unwrap(),
+        "old"
+    );
+    // nothing of the refused append was taken; with the token it completes
+    assert_eq!(offset_of(&server, &upload), 3);
+    let fields = format!(
+        "{V8}If: ({token})\r\nContent-Type: application/partial-upload\r\nUpload-Offset: 3\r\n\
+         Upload-Complete: ?1\r\n"
+    );
+    let r = send(&server, "PATCH", &upload, &fields, b"def");
+    assert!(r.status == 204 || r.status == 201, "{}", r.head);
+    assert_eq!(
+        std::fs::read_to_string(server.path("t.txt")).unwrap(),
+        "abcdef"
+    );
+}
+
+#[test]
 fn cancellation_removes_the_partial_data() {
     let server = TestServer::start();
     let upload = create_empty(&server, "gone", "");

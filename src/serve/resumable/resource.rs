@@ -2,10 +2,14 @@
 //! (`PATCH`; §4.4), cancellation (`DELETE`; §4.5) and `OPTIONS`. Only its owner finds it;
 //! everyone else, like any unknown or expired id, gets 404.
 
+use std::path::Path;
+
 use crate::files::FileRoot;
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{Response, StatusCode};
+use crate::security::access::Grant;
 use crate::serve::digest::parse_content_digest;
+use crate::serve::listing::files_url;
 use crate::serve::resumable::answers::{
     completed_upload, inconsistent_length, mismatching_offset, not_stored,
 };
@@ -15,19 +19,21 @@ use crate::serve::resumable::service::{Service, service};
 use crate::serve::resumable::state::{Phase, UploadId, UploadState};
 use crate::serve::resumable::{field_error, request_length, too_large};
 use crate::serve::router::RequestBody;
+use crate::serve::webdav::refuse_locked_write;
 
 /// The media type of an append's content (§6), required from interop version 6 on.
 pub const PARTIAL_UPLOAD: &str = "application/partial-upload";
 const ALLOW: &str = "GET, HEAD, PATCH, DELETE, OPTIONS";
 
-/// Answers a request to `/uploads/{id}` (`id` as in the path) by `user`.
+/// Answers a request to `/uploads/{id}` (`id` as in the path) by the client `grant` names.
 pub fn upload_resource(
     root: &FileRoot,
     id: &str,
     head: &RequestHead,
     body: &mut dyn RequestBody,
-    user: Option<&str>,
+    grant: &Grant,
 ) -> Response {
+    let user = grant.user.as_deref();
     let not_found = || Response::error(StatusCode::NOT_FOUND, "no such upload");
     let Some(service) = service() else {
         return not_found();
@@ -48,7 +54,7 @@ pub fn upload_resource(
     }
     match head.method {
         Method::Get | Method::Head => offset(service, &state),
-        Method::Patch => append(root, service, &state, head, &fields, body),
+        Method::Patch => append(root, service, &state, head, grant, &fields, body),
         Method::Delete => cancel(service, &state),
         Method::Options => Response::new(StatusCode::NO_CONTENT)
             .header("Allow", ALLOW)
@@ -107,6 +113,7 @@ fn append(
     service: &Service,
     state: &UploadState,
     head: &RequestHead,
+    grant: &Grant,
     fields: &UploadFields,
     body: &mut dyn RequestBody,
 ) -> Response {
@@ -116,6 +123,11 @@ fn append(
     };
     if let Phase::Completed { .. } = state.phase {
         return completed_upload();
+    }
+    // the append that completes writes the target, so a WebDAV lock on it (taken since the
+    // creation) refuses it as it would a plain upload, before any of its content is read
+    if complete && let Some(refused) = locked(root, state, head, grant) {
+        return refused.header("Upload-Complete", serialize_boolean(false));
     }
     let Some(busy) = service.claim(state.id) else {
         let current = service.store.offset(&state.id).unwrap_or(0);
@@ -169,6 +181,18 @@ fn append(
     };
     drop(busy);
     response
+}
+
+/// A lock on the upload's target that this request does not hold (`If` with its token).
+fn locked(
+    root: &FileRoot,
+    state: &UploadState,
+    head: &RequestHead,
+    grant: &Grant,
+) -> Option<Response> {
+    let url = files_url(Path::new(&state.target));
+    let encoded = url.strip_prefix("/files/")?;
+    refuse_locked_write(root, encoded, head, grant)
 }
 
 /// What an append says of itself: its `Upload-Offset` and whether it completes the upload.
