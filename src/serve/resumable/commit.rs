@@ -2,9 +2,9 @@
 //! periodically and at the end, kept when the request is cut), and the completion, which
 //! commits the data exactly like a plain upload and answers as the creating request would have.
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -16,10 +16,10 @@ use crate::serve::conditional::preconditions_hold;
 use crate::serve::digest::{content_digest, parse_content_digest};
 use crate::serve::errors::file_error;
 use crate::serve::listing::files_url;
-use crate::serve::resumable::answers;
 use crate::serve::resumable::fields::{InteropVersion, serialize_boolean};
 use crate::serve::resumable::service::Service;
 use crate::serve::resumable::state::{CreatedWith, Phase, UploadState};
+use crate::serve::resumable::{STATE_DIR, answers};
 use crate::serve::router::RequestBody;
 
 /// How a request's content went into the upload.
@@ -163,8 +163,9 @@ fn expected_digest(state: &UploadState) -> Result<Option<[u8; 32]>, FileError> {
     Ok(want)
 }
 
-/// Commits a whole upload (`length` bytes, synced) to its target like a plain upload: a
-/// synced temporary renamed over the target, the creating request's preconditions checked at
+/// Commits a whole upload (`length` bytes, synced) to its target like a plain upload: the
+/// synced data file itself renamed over the target (`FileRoot::commit_file`; copied only when
+/// the target is on another file system), the creating request's preconditions checked at
 /// the rename, the directory synced; then the resource becomes a tombstone. Answers what the
 /// creating request would have, with `Upload-Complete: ?1` (and the error when it fails).
 pub fn finish(root: &FileRoot, service: &Service, state: &UploadState, length: u64) -> Response {
@@ -176,17 +177,21 @@ pub fn finish(root: &FileRoot, service: &Service, state: &UploadState, length: u
     let stored = (|| {
         let target = root.upload_target(&name)?;
         let expected = expected_digest(state)?;
-        let mut data = File::open(service.store.data_path(&state.id))?;
+        let data = Path::new(STATE_DIR).join(service.store.data_name(&state.id));
         let still_wanted = |current: Option<&Metadata>| preconditions_hold(&head, current);
-        root.store(target, &mut data, expected, &still_wanted)
+        root.commit_file(target, &data, expected, &still_wanted)
     })();
     let mut done = state.clone();
     done.phase = Phase::Completed { length };
     done.length = Some(length);
     done.touched = SystemTime::now();
-    // commit first, tombstone second: the data file goes with the tombstone
+    // commit first, tombstone second: the data file, unless it became the target (or a
+    // crash came between), goes with the tombstone
     let tombstone = service.store.save(&done).and_then(|()| {
-        std::fs::remove_file(service.store.data_path(&state.id)).map_err(Into::into)
+        match std::fs::remove_file(service.store.data_path(&state.id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     });
     if let Err(e) = tombstone {
         log::error!("resumable upload {:?}: {e}", state.id);
