@@ -38,6 +38,16 @@ pub struct Stored {
     pub replaced: bool,
 }
 
+/// The digests `FileRoot::commit_file` goes by.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sha256Of {
+    /// What the file's bytes must hash to (the client's digest), if anything.
+    pub expected: Option<[u8; 32]>,
+    /// What they do hash to, when the caller hashed them while writing them: then they are not
+    /// read again.
+    pub known: Option<[u8; 32]>,
+}
+
 /// Where an upload will land: the directory (open) and the name in it, found once before the
 /// body is read, through a final symlink that stays inside the root.
 #[derive(Debug)]
@@ -144,28 +154,34 @@ impl FileRoot {
 
     /// Commits `data`, a file under the root (by its name there: the caller's hidden state,
     /// written and synced), to `target` by renaming it, rather than copying it as `store`
-    /// would: its bytes are read once for their SHA-256 (checked against `expected_sha256`),
-    /// then it is synced and, under the commit lock once `still_wanted` agrees as in `store`,
-    /// renamed over the target; both directories are synced. Its permission bits stay: made
-    /// like `store`'s temporaries (0644 less the umask), they are what a plain upload gets.
-    /// Across file systems (`EXDEV`) the bytes are copied by `store` instead. Whenever this
-    /// fails, or copied, `data` is still there, for the caller to remove.
+    /// would: its SHA-256 (`digests.known`, when the caller hashed the bytes as it wrote them,
+    /// else read from the file once) is checked against `digests.expected`, then the file is
+    /// synced and, under the commit lock once `still_wanted` agrees as in `store`, renamed over
+    /// the target; both directories are synced. Its permission bits stay: made like `store`'s
+    /// temporaries (0644 less the umask), they are what a plain upload gets. Across file
+    /// systems (`EXDEV`) the bytes are copied by `store` instead. Whenever this fails, or
+    /// copied, `data` is still there, for the caller to remove.
     pub fn commit_file(
         &self,
         target: UploadTarget,
         data: &Path,
-        expected_sha256: Option<[u8; 32]>,
+        digests: Sha256Of,
         still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
     ) -> Result<Stored, FileError> {
         let source = self.root()?.leaf(data)?;
         let mut file = source.dir.open_file(&source.name)?;
-        let mut hasher = Sha256::new();
-        let len = copy_with(&mut file, Limit::AtMost(u64::MAX), &mut |piece| {
-            hasher.update(piece);
-            Ok(())
-        })?;
-        let sha256: [u8; 32] = hasher.finalize().into();
-        if expected_sha256.is_some_and(|want| want != sha256) {
+        let (len, sha256) = match digests.known {
+            Some(known) => (file.metadata()?.len(), known),
+            None => {
+                let mut hasher = Sha256::new();
+                let len = copy_with(&mut file, Limit::AtMost(u64::MAX), &mut |piece| {
+                    hasher.update(piece);
+                    Ok(())
+                })?;
+                (len, hasher.finalize().into())
+            }
+        };
+        if digests.expected.is_some_and(|want| want != sha256) {
             return Err(FileError::DigestMismatch);
         }
         file.sync_all()?;
@@ -354,17 +370,21 @@ mod tests {
         let target = || root.upload_target(&name).unwrap();
         let (always, never) = (|_: Option<&fs::Metadata>| true, |_: Option<&_>| false);
 
-        let wrong = Some([0u8; 32]);
-        let refused = root.commit_file(target(), data, wrong, &always);
-        assert!(matches!(refused, Err(FileError::DigestMismatch)));
-        let refused = root.commit_file(target(), data, None, &never);
+        let sha = <[u8; 32]>::from(Sha256::digest(b"bytes"));
+        let expecting = |expected, known| Sha256Of { expected, known };
+        // a wrong digest is refused whether the bytes are read or were hashed by the caller
+        for known in [None, Some(sha)] {
+            let refused =
+                root.commit_file(target(), data, expecting(Some([0; 32]), known), &always);
+            assert!(matches!(refused, Err(FileError::DigestMismatch)));
+        }
+        let refused = root.commit_file(target(), data, Sha256Of::default(), &never);
         assert!(matches!(refused, Err(FileError::PreconditionFailed)));
         assert_eq!(names_in(dir), [".hidden"]);
 
         let inode = fs::metadata(dir.join(data)).unwrap().ino();
-        let sha = <[u8; 32]>::from(Sha256::digest(b"bytes"));
         let stored = root
-            .commit_file(target(), data, Some(sha), &always)
+            .commit_file(target(), data, expecting(Some(sha), None), &always)
             .unwrap();
         assert_eq!(
             (stored.len, stored.sha256, stored.replaced),

@@ -732,6 +732,20 @@ fn completion_renames_the_data_file_into_place() {
     );
     let landed = std::fs::metadata(server.path("renamed.bin")).unwrap();
     assert_eq!((landed.ino(), landed.len()), (inode, 6));
+    // hashed as it arrived, not read again: the same digest
+    assert_eq!(
+        r.header("content-digest"),
+        Some(digest_of(b"second").as_str())
+    );
+
+    // ... and checked like one read back: a wrong Repr-Digest on a one-request upload
+    let fields = format!(
+        "{V8}Upload-Complete: ?1\r\nRepr-Digest: {}\r\n",
+        digest_of(b"other")
+    );
+    let r = send(&server, "POST", "/files/wrong.bin", &fields, b"mine");
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(!server.path("wrong.bin").exists());
 
     // a precondition that held at creation and fails at completion: the target stays (as
     // another writer left it), the data goes
