@@ -1,9 +1,10 @@
 //! Changing the disk: uploads stored whole or not at all (a temporary beside the target,
 //! fsync, rename, fsync of the directory), files written elsewhere under the root committed
 //! by the same rename (resumable uploads' data), deletes, the commit lock that serialises the
-//! last step of all of them, and the list of temporaries in flight that a shutdown removes. Every change
-//! is made relative to the descriptor of the directory it happens in, resolved once from the
-//! current root (`files::at`), so a symlink swapped in meanwhile cannot carry it outside.
+//! last step of all of them, and the list of temporaries in flight that a shutdown removes.
+//! Every change is made relative to the descriptor of the directory it happens in, resolved
+//! once from the current root (`files::at`), so a symlink swapped in meanwhile cannot carry
+//! it outside.
 
 use std::ffi::OsString;
 use std::fs::{self, File};

@@ -41,8 +41,8 @@ pub enum Received {
 
 /// Appends `body` to the upload `state` (claimed by the caller), never past `cap` bytes in
 /// all; checks the content against `digest` when given, and hashes it also when it starts
-/// the upload. With `progress`, each periodic fsync
-/// is announced in a 104 with the offset it made durable (§4.4.2: SHOULD in version 8).
+/// the upload. With `progress`, each periodic fsync is announced in a 104 with the offset it
+/// made durable (§4.4.2: SHOULD in version 8).
 pub fn receive(
     service: &Service,
     state: &UploadState,
