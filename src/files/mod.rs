@@ -32,4 +32,4 @@ pub use listing::{DirEntry, Order, SortBy, listed};
 pub use name::resolve_name;
 pub use name::{FileName, percent_decode};
 pub use root::FileRoot;
-pub use write::{TEMP_PREFIX, remove_unfinished_uploads};
+pub use write::{Sha256Of, TEMP_PREFIX, remove_unfinished_uploads};

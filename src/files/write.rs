@@ -1,14 +1,16 @@
 //! Changing the disk: uploads stored whole or not at all (a temporary beside the target,
-//! fsync, rename, fsync of the directory), deletes, the commit lock that serialises the last
-//! step of both, and the list of temporaries in flight that a shutdown removes. Every change
-//! is made relative to the descriptor of the directory it happens in, resolved once from the
-//! current root (`files::at`), so a symlink swapped in meanwhile cannot carry it outside.
+//! fsync, rename, fsync of the directory), files written elsewhere under the root committed
+//! by the same rename (resumable uploads' data), deletes, the commit lock that serialises the
+//! last step of all of them, and the list of temporaries in flight that a shutdown removes.
+//! Every change is made relative to the descriptor of the directory it happens in, resolved
+//! once from the current root (`files::at`), so a symlink swapped in meanwhile cannot carry
+//! it outside.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +37,16 @@ pub struct Stored {
     pub sha256: [u8; 32],
     /// A file was there and has been replaced.
     pub replaced: bool,
+}
+
+/// The digests `FileRoot::commit_file` goes by.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sha256Of {
+    /// What the file's bytes must hash to (the client's digest), if anything.
+    pub expected: Option<[u8; 32]>,
+    /// What they do hash to, when the caller hashed them while writing them: then they are not
+    /// read again.
+    pub known: Option<[u8; 32]>,
 }
 
 /// Where an upload will land: the directory (open) and the name in it, found once before the
@@ -134,6 +146,68 @@ impl FileRoot {
         drop(listed);
         // the rename itself is durable only once the directory is synced
         target.dir.sync()?;
+        Ok(Stored {
+            len,
+            sha256,
+            replaced,
+        })
+    }
+
+    /// Commits `data`, a file under the root (by its name there: the caller's hidden state,
+    /// written and synced), to `target` by renaming it, rather than copying it as `store`
+    /// would: its SHA-256 (`digests.known`, when the caller hashed the bytes as it wrote them,
+    /// else read from the file once) is checked against `digests.expected`, then the file is
+    /// synced and, under the commit lock once `still_wanted` agrees as in `store`, renamed over
+    /// the target; both directories are synced. Its permission bits stay: made like `store`'s
+    /// temporaries (0644 less the umask), they are what a plain upload gets. Across file
+    /// systems (`EXDEV`) the bytes are copied by `store` instead. Whenever this fails, or
+    /// copied, `data` is still there, for the caller to remove.
+    pub fn commit_file(
+        &self,
+        target: UploadTarget,
+        data: &Path,
+        digests: Sha256Of,
+        still_wanted: &dyn Fn(Option<&fs::Metadata>) -> bool,
+    ) -> Result<Stored, FileError> {
+        let source = self.root()?.leaf(data)?;
+        let mut file = source.dir.open_file(&source.name)?;
+        let (len, sha256) = match digests.known {
+            Some(known) => (file.metadata()?.len(), known),
+            None => {
+                let mut hasher = Sha256::new();
+                let len = copy_with(&mut file, Limit::AtMost(u64::MAX), &mut |piece| {
+                    hasher.update(piece);
+                    Ok(())
+                })?;
+                (len, hasher.finalize().into())
+            }
+        };
+        if digests.expected.is_some_and(|want| want != sha256) {
+            return Err(FileError::DigestMismatch);
+        }
+        file.sync_all()?;
+        let renamed = {
+            let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
+            let current = file_meta(&target.dir, &target.name);
+            if !still_wanted(current.as_ref()) {
+                return Err(FileError::PreconditionFailed);
+            }
+            let to = (&*target.dir, target.name.as_os_str());
+            match source.dir.rename(&source.name, to.0, to.1, Replace::Allow) {
+                Ok(()) => Some(current.is_some()),
+                Err(FsError::CrossDevice) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let Some(replaced) = renamed else {
+            // the hidden directory is on another file system than the target's
+            file.seek(SeekFrom::Start(0))?;
+            return self.store(target, &mut file, Some(sha256), still_wanted);
+        };
+        // the rename is durable once the directory it landed in is synced; the one it left,
+        // so that a crash cannot bring the name back beside the committed file
+        target.dir.sync()?;
+        source.dir.sync()?;
         Ok(Stored {
             len,
             sha256,
@@ -282,5 +356,42 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+    }
+
+    #[test]
+    fn a_committed_file_is_renamed_and_a_refused_one_stays() {
+        use std::os::unix::fs::MetadataExt;
+        let temp = tempfile::tempdir().unwrap();
+        let dir = &fs::canonicalize(temp.path()).unwrap();
+        let root = FileRoot::new(dir, DotFiles::Serve).unwrap();
+        fs::create_dir(dir.join(".hidden")).unwrap();
+        let data = Path::new(".hidden/data");
+        fs::write(dir.join(data), b"bytes").unwrap();
+        let name = crate::files::resolve_name("a.txt").unwrap();
+        let target = || root.upload_target(&name).unwrap();
+        let (always, never) = (|_: Option<&fs::Metadata>| true, |_: Option<&_>| false);
+
+        let sha = <[u8; 32]>::from(Sha256::digest(b"bytes"));
+        let expecting = |expected, known| Sha256Of { expected, known };
+        // a wrong digest is refused whether the bytes are read or were hashed by the caller
+        for known in [None, Some(sha)] {
+            let refused =
+                root.commit_file(target(), data, expecting(Some([0; 32]), known), &always);
+            assert!(matches!(refused, Err(FileError::DigestMismatch)));
+        }
+        let refused = root.commit_file(target(), data, Sha256Of::default(), &never);
+        assert!(matches!(refused, Err(FileError::PreconditionFailed)));
+        assert_eq!(names_in(dir), [".hidden"]);
+
+        let inode = fs::metadata(dir.join(data)).unwrap().ino();
+        let stored = root
+            .commit_file(target(), data, expecting(Some(sha), None), &always)
+            .unwrap();
+        assert_eq!(
+            (stored.len, stored.sha256, stored.replaced),
+            (5, sha, false)
+        );
+        assert_eq!(fs::metadata(dir.join("a.txt")).unwrap().ino(), inode);
+        assert!(names_in(&dir.join(".hidden")).is_empty());
     }
 }

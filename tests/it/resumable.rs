@@ -818,3 +818,157 @@ fn state_survives_a_clean_restart_and_expiry_is_swept_at_start_up() {
     assert!(left.is_empty(), "swept at start-up: {left:?}");
     assert_eq!(head_offset(&server, &upload).status, 404);
 }
+
+/// The one data file in the server's hidden upload directory.
+fn the_data_file(server: &TestServer) -> std::path::PathBuf {
+    let dir = server.path(".upload-resumable");
+    let mut data: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "data"))
+        .collect();
+    assert_eq!(data.len(), 1, "{data:?}");
+    data.pop().unwrap()
+}
+
+/// The performance section of issue 18: completion renames the data file over the target
+/// (no second copy of the bytes), with a plain upload's permissions and answer, and still
+/// refuses when the creating request's preconditions no longer hold.
+#[test]
+fn completion_renames_the_data_file_into_place() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let server = TestServer::start();
+    let plain = send(&server, "PUT", "/files/plain", "", b"plain");
+    assert_eq!(plain.status, 201, "{}", plain.head);
+    let data = binary(3_000_000, 7);
+
+    let upload = create_empty(&server, "renamed.bin", "");
+    assert_eq!(
+        patch(&server, &upload, 0, false, &data[..1_000_000]).status,
+        204
+    );
+    let kept = the_data_file(&server);
+    let inode = std::fs::metadata(&kept).unwrap().ino();
+    let r = patch(&server, &upload, 1_000_000, true, &data[1_000_000..]);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(r.header("content-digest"), Some(digest_of(&data).as_str()));
+    assert_eq!(r.header("location"), Some("/files/renamed.bin"));
+    let landed = std::fs::metadata(server.path("renamed.bin")).unwrap();
+    assert_eq!(landed.ino(), inode, "the data file itself is the target");
+    assert_eq!(landed.nlink(), 1);
+    assert!(!kept.exists());
+    assert_eq!(std::fs::read(server.path("renamed.bin")).unwrap(), data);
+    let mode = |p: &str| {
+        std::fs::metadata(server.path(p))
+            .unwrap()
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode("renamed.bin"), mode("plain"));
+    // the tombstone answers as completed
+    assert_eq!(
+        head_offset(&server, &upload).header("upload-complete"),
+        Some("?1")
+    );
+
+    // replacing under If-Match: 204, by rename too
+    let etag = send(&server, "HEAD", "/files/renamed.bin", "", b"");
+    let etag = etag.header("etag").unwrap().to_owned();
+    let upload = create_empty(&server, "renamed.bin", &format!("If-Match: {etag}\r\n"));
+    let inode = std::fs::metadata(the_data_file(&server)).unwrap().ino();
+    let r = send(
+        &server,
+        "PATCH",
+        &upload,
+        &format!(
+            "{V8}Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+             Upload-Complete: ?1\r\n"
+        ),
+        b"second",
+    );
+    assert_eq!(
+        r.status, 201,
+        "an upload created by POST answers 201: {}",
+        r.head
+    );
+    let landed = std::fs::metadata(server.path("renamed.bin")).unwrap();
+    assert_eq!((landed.ino(), landed.len()), (inode, 6));
+    // hashed as it arrived, not read again: the same digest
+    assert_eq!(
+        r.header("content-digest"),
+        Some(digest_of(b"second").as_str())
+    );
+
+    // ... and checked like one read back: a wrong Repr-Digest on a one-request upload
+    let fields = format!(
+        "{V8}Upload-Complete: ?1\r\nRepr-Digest: {}\r\n",
+        digest_of(b"other")
+    );
+    let r = send(&server, "POST", "/files/wrong.bin", &fields, b"mine");
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(!server.path("wrong.bin").exists());
+
+    // a precondition that held at creation and fails at completion: the target stays (as
+    // another writer left it), the data goes
+    let etag = send(&server, "HEAD", "/files/renamed.bin", "", b"");
+    let etag = etag.header("etag").unwrap().to_owned();
+    let upload = create_empty(&server, "renamed.bin", &format!("If-Match: {etag}\r\n"));
+    let data_file = the_data_file(&server);
+    std::fs::write(server.path("renamed.bin"), b"someone else's").unwrap();
+    let r = patch(&server, &upload, 0, true, b"third");
+    assert_eq!(r.status, 412, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?1"));
+    assert_eq!(
+        std::fs::read(server.path("renamed.bin")).unwrap(),
+        b"someone else's"
+    );
+    assert!(!data_file.exists());
+}
+
+/// When the target's directory is on another file system than the hidden upload directory
+/// (a mount inside the served tree), the rename gives `EXDEV` and completion copies instead.
+#[test]
+fn completion_across_file_systems_copies() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return eprintln!("skipped: mounting a tmpfs inside the served directory needs root");
+    }
+    let server = TestServer::start();
+    let mount = server.path("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount -t tmpfs failed");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+
+    let data = binary(2_000_000, 8);
+    let upload = create_empty(&server, "mnt/far.bin", "");
+    let kept = the_data_file(&server);
+    let inode = std::fs::metadata(&kept).unwrap().ino();
+    let r = patch(&server, &upload, 0, true, &data);
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(r.header("content-digest"), Some(digest_of(&data).as_str()));
+    assert_eq!(std::fs::read(mount.join("far.bin")).unwrap(), data);
+    assert_ne!(
+        std::fs::metadata(mount.join("far.bin")).unwrap().ino(),
+        inode
+    );
+    assert!(
+        !kept.exists(),
+        "the copied data is removed with the tombstone"
+    );
+    let names: Vec<_> = std::fs::read_dir(&mount).unwrap().collect();
+    assert_eq!(names.len(), 1, "no temporary left: {names:?}");
+}

@@ -2,30 +2,35 @@
 //! periodically and at the end, kept when the request is cut), and the completion, which
 //! commits the data exactly like a plain upload and answers as the creating request would have.
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::files::{FileError, FileName, FileRoot};
+use crate::files::{FileError, FileName, FileRoot, Sha256Of};
 use crate::http::request::{Headers, Method, RequestHead, Version};
 use crate::http::response::{Response, StatusCode};
 use crate::serve::conditional::preconditions_hold;
 use crate::serve::digest::{content_digest, parse_content_digest};
 use crate::serve::errors::file_error;
 use crate::serve::listing::files_url;
-use crate::serve::resumable::answers;
 use crate::serve::resumable::fields::{InteropVersion, serialize_boolean};
 use crate::serve::resumable::service::Service;
 use crate::serve::resumable::state::{CreatedWith, Phase, UploadState};
+use crate::serve::resumable::{STATE_DIR, answers};
 use crate::serve::router::RequestBody;
 
 /// How a request's content went into the upload.
 pub enum Received {
-    /// All of it; the upload is now at this offset, synced.
-    Whole(u64),
+    /// All of it; the upload is now at `offset`, synced. When the request carried the upload
+    /// from its first byte, `sha256` is that of all of it, so that a completion need not read
+    /// the bytes again (nothing of it is kept beyond the request: a later append reads).
+    Whole {
+        offset: u64,
+        sha256: Option<[u8; 32]>,
+    },
     /// The content would pass `cap`: nothing of this request was kept.
     TooLong,
     /// The request's own `Content-Digest` did not match: nothing of it was kept.
@@ -35,8 +40,9 @@ pub enum Received {
 }
 
 /// Appends `body` to the upload `state` (claimed by the caller), never past `cap` bytes in
-/// all; checks the content against `digest` when given. With `progress`, each periodic fsync
-/// is announced in a 104 with the offset it made durable (§4.4.2: SHOULD in version 8).
+/// all; checks the content against `digest` when given, and hashes it also when it starts
+/// the upload. With `progress`, each periodic fsync is announced in a 104 with the offset it
+/// made durable (§4.4.2: SHOULD in version 8).
 pub fn receive(
     service: &Service,
     state: &UploadState,
@@ -50,7 +56,7 @@ pub fn receive(
         .appender(&state.id, service.sync_every())
         .map_err(io::Error::other)?;
     let start = appender.offset();
-    let mut hasher = digest.map(|_| Sha256::new());
+    let mut hasher = (digest.is_some() || start == 0).then(Sha256::new);
     let mut chunk = vec![0; 256 * 1024];
     let mut announced = start;
     let received = loop {
@@ -81,14 +87,16 @@ pub fn receive(
         touch(service, state);
         return Ok(Received::Cut(e));
     }
-    if let (Some(want), Some(h)) = (digest, hasher)
-        && <[u8; 32]>::from(h.finalize()) != want
-    {
+    let sha256 = hasher.map(|h| <[u8; 32]>::from(h.finalize()));
+    if digest.is_some() && sha256 != digest {
         appender.roll_back(start)?;
         return Ok(Received::DigestMismatch);
     }
     touch(service, state);
-    Ok(Received::Whole(offset))
+    Ok(Received::Whole {
+        offset,
+        sha256: sha256.filter(|_| start == 0),
+    })
 }
 
 /// Expiry counts from the last append.
@@ -103,7 +111,7 @@ fn touch(service: &Service, state: &UploadState) {
 /// What a request's content did, as a response, when it did not simply arrive whole.
 pub fn refusal(received: &Received, offset: u64) -> Option<Response> {
     let response = match received {
-        Received::Whole(_) => return None,
+        Received::Whole { .. } => return None,
         Received::TooLong => Response::error(
             StatusCode::CONTENT_TOO_LARGE,
             "content past the upload's length or size limit",
@@ -163,11 +171,19 @@ fn expected_digest(state: &UploadState) -> Result<Option<[u8; 32]>, FileError> {
     Ok(want)
 }
 
-/// Commits a whole upload (`length` bytes, synced) to its target like a plain upload: a
-/// synced temporary renamed over the target, the creating request's preconditions checked at
+/// Commits a whole upload (`length` bytes, synced) to its target like a plain upload: the
+/// synced data file itself renamed over the target (`FileRoot::commit_file`; copied only when
+/// the target is on another file system), the creating request's preconditions checked at
 /// the rename, the directory synced; then the resource becomes a tombstone. Answers what the
 /// creating request would have, with `Upload-Complete: ?1` (and the error when it fails).
-pub fn finish(root: &FileRoot, service: &Service, state: &UploadState, length: u64) -> Response {
+/// `sha256`: the bytes' digest, when the last request hashed all of them (`Received::Whole`).
+pub fn finish(
+    root: &FileRoot,
+    service: &Service,
+    state: &UploadState,
+    length: u64,
+    sha256: Option<[u8; 32]>,
+) -> Response {
     let name = FileName {
         relative: PathBuf::from(&state.target),
         ends_in_slash: false,
@@ -175,18 +191,25 @@ pub fn finish(root: &FileRoot, service: &Service, state: &UploadState, length: u
     let head = creating_head(state);
     let stored = (|| {
         let target = root.upload_target(&name)?;
-        let expected = expected_digest(state)?;
-        let mut data = File::open(service.store.data_path(&state.id))?;
+        let digests = Sha256Of {
+            expected: expected_digest(state)?,
+            known: sha256,
+        };
+        let data = Path::new(STATE_DIR).join(service.store.data_name(&state.id));
         let still_wanted = |current: Option<&Metadata>| preconditions_hold(&head, current);
-        root.store(target, &mut data, expected, &still_wanted)
+        root.commit_file(target, &data, digests, &still_wanted)
     })();
     let mut done = state.clone();
     done.phase = Phase::Completed { length };
     done.length = Some(length);
     done.touched = SystemTime::now();
-    // commit first, tombstone second: the data file goes with the tombstone
+    // commit first, tombstone second: the data file, unless it became the target (or a
+    // crash came between), goes with the tombstone
     let tombstone = service.store.save(&done).and_then(|()| {
-        std::fs::remove_file(service.store.data_path(&state.id)).map_err(Into::into)
+        match std::fs::remove_file(service.store.data_path(&state.id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     });
     if let Err(e) = tombstone {
         log::error!("resumable upload {:?}: {e}", state.id);

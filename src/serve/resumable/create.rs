@@ -14,7 +14,7 @@ use crate::serve::conditional::{
 use crate::serve::digest::parse_content_digest;
 use crate::serve::errors::file_error;
 use crate::serve::resumable::answers::{inconsistent_length, not_stored, resumption_supported};
-use crate::serve::resumable::commit::{finish, receive, refusal};
+use crate::serve::resumable::commit::{Received, finish, receive, refusal};
 use crate::serve::resumable::fields::{
     InteropVersion, UploadFields, VersionField, serialize_boolean,
 };
@@ -171,11 +171,14 @@ fn take_content(
     if let Some(response) = refusal(&received, offset) {
         return (response, false);
     }
+    let Received::Whole { sha256, .. } = received else {
+        unreachable!("refusal answers every other case")
+    };
     if complete {
         if state.length.is_some_and(|l| l != offset) {
             return (inconsistent_length(), false);
         }
-        return (finish(root, service, state, offset), true);
+        return (finish(root, service, state, offset, sha256), true);
     }
     let response = Response::new(StatusCode::CREATED)
         .header("Upload-Complete", serialize_boolean(false))

@@ -18,8 +18,8 @@
 //!   periodic expiry sweep and the caps.
 //! - `create`: creation from `POST`/`PUT /files/NAME` with `Upload-Complete`.
 //! - `resource`: `/uploads/{id}`: offset, append, cancel, options.
-//! - `commit`: content into the upload's data, and the completion, which commits through
-//!   `files::FileRoot::store` like a plain upload.
+//! - `commit`: content into the upload's data, and the completion, which commits like a plain
+//!   upload, by renaming the data file itself (`files::FileRoot::commit_file`).
 //!
 //! The access rules stay in `security::access`, run by the router before any of this.
 

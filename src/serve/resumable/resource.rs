@@ -166,14 +166,14 @@ fn append(
     if let Some(response) = refusal(&received, offset) {
         return response;
     }
-    let Received::Whole(offset) = received else {
+    let Received::Whole { offset, sha256 } = received else {
         unreachable!("refusal answers every other case")
     };
     let response = if complete {
         if length.is_some_and(|l| l != offset) {
             return inconsistent_length();
         }
-        finish(root, service, &state, offset)
+        finish(root, service, &state, offset, sha256)
     } else {
         Response::new(state.interop.incomplete_append_status())
             .header("Upload-Complete", serialize_boolean(false))

@@ -140,9 +140,14 @@ impl Store {
         self.dir.join(format!("{id}.{ext}"))
     }
 
-    /// The data file, for the final rename into the served directory.
+    /// The data file.
     pub fn data_path(&self, id: &UploadId) -> PathBuf {
-        self.path(id, DATA_EXT)
+        self.dir.join(self.data_name(id))
+    }
+
+    /// The data file's name in the directory, for the final rename into the served directory.
+    pub fn data_name(&self, id: &UploadId) -> String {
+        format!("{id}.{DATA_EXT}")
     }
 
     /// Creates a new open upload: an empty data file first (claiming the id), then its state.
