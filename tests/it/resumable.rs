@@ -694,12 +694,64 @@ fn preconditions_of_the_creating_request_are_checked_at_completion() {
         std::fs::read(server.path("pre")).unwrap(),
         b"someone else's"
     );
+    // that answer is final (`?1`) and the upload is gone: a client that lost it never reads
+    // "complete" for a file that was not stored
+    assert_eq!(r.header("upload-complete"), Some("?1"));
+    assert_eq!(head_offset(&server, &upload).status, 404);
     // and before anything is created
     let fields = format!("{V8}Upload-Complete: ?0\r\nIf-None-Match: *\r\n");
     assert_eq!(
         send(&server, "POST", "/files/pre", &fields, b"").status,
         412
     );
+}
+
+#[test]
+fn a_completion_that_may_pass_keeps_the_upload_open() {
+    let server = TestServer::start();
+    std::fs::create_dir(server.path("folder")).unwrap();
+    let upload = create_empty(&server, "folder/f.bin", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"all ").status, 204);
+    // the folder goes while the upload is open: completing is 409, nothing is lost
+    std::fs::remove_dir(server.path("folder")).unwrap();
+    let r = patch(&server, &upload, 4, true, b"of it");
+    assert_eq!(r.status, 409, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    assert_eq!(r.header("upload-offset"), Some("9"));
+    let head = head_offset(&server, &upload);
+    assert_eq!(head.header("upload-complete"), Some("?0"));
+    assert_eq!(head.header("upload-offset"), Some("9"));
+    // once it is back, an empty completing append commits what was kept
+    std::fs::create_dir(server.path("folder")).unwrap();
+    let r = patch(&server, &upload, 9, true, b"");
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(
+        std::fs::read(server.path("folder/f.bin")).unwrap(),
+        b"all of it"
+    );
+}
+
+#[test]
+fn an_append_past_the_length_is_413_with_the_limits() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "short", "Upload-Length: 3\r\n");
+    // chunked, so that only the bytes themselves can show that it is too long
+    let mut stream = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
+         Upload-Complete: ?1\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let r = read_final(&mut stream).1;
+    assert_eq!(r.status, 413, "{}", r.head);
+    assert!(
+        r.header("upload-limit").unwrap().contains("max-size="),
+        "{}",
+        r.head
+    );
+    assert_eq!(offset_of(&server, &upload), 0);
+    assert!(!server.path("short").exists());
 }
 
 #[test]

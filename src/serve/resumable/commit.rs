@@ -14,7 +14,7 @@ use crate::http::request::{Headers, Method, RequestHead, Version};
 use crate::http::response::{Response, StatusCode};
 use crate::serve::conditional::preconditions_hold;
 use crate::serve::digest::{content_digest, parse_content_digest};
-use crate::serve::errors::file_error;
+use crate::serve::errors::{file_error, write_error};
 use crate::serve::listing::files_url;
 use crate::serve::resumable::fields::{InteropVersion, serialize_boolean};
 use crate::serve::resumable::service::Service;
@@ -175,7 +175,9 @@ fn expected_digest(state: &UploadState) -> Result<Option<[u8; 32]>, FileError> {
 /// synced data file itself renamed over the target (`FileRoot::commit_file`; copied only when
 /// the target is on another file system), the creating request's preconditions checked at
 /// the rename, the directory synced; then the resource becomes a tombstone. Answers what the
-/// creating request would have, with `Upload-Complete: ?1` (and the error when it fails).
+/// creating request would have, with `Upload-Complete: ?1`. A refusal of the representation
+/// (412, a digest) is final too and removes the upload; a failure that may pass (a full disk,
+/// a missing folder) keeps it open with its data and answers `?0`.
 /// `sha256`: the bytes' digest, when the last request hashed all of them (`Received::Whole`).
 pub fn finish(
     root: &FileRoot,
@@ -199,20 +201,17 @@ pub fn finish(
         let still_wanted = |current: Option<&Metadata>| preconditions_hold(&head, current);
         root.commit_file(target, &data, digests, &still_wanted)
     })();
-    let mut done = state.clone();
-    done.phase = Phase::Completed { length };
-    done.length = Some(length);
-    done.touched = SystemTime::now();
-    // commit first, tombstone second: the data file, unless it became the target (or a
-    // crash came between), goes with the tombstone
-    let tombstone = service.store.save(&done).and_then(|()| {
-        match std::fs::remove_file(service.store.data_path(&state.id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+    match &stored {
+        Ok(_) => tombstone(service, state, length),
+        // the data is untouched and the upload stays open: the client may complete it again
+        // (an empty `?1` append) once there is room or the folder is back
+        Err(e) if may_pass(e) => {}
+        // the representation itself was refused (412, a digest): that answer is final
+        Err(_) => {
+            if let Err(e) = service.store.remove(&state.id) {
+                log::error!("resumable upload {:?}: {e}", state.id);
+            }
         }
-    });
-    if let Err(e) = tombstone {
-        log::error!("resumable upload {:?}: {e}", state.id);
     }
     let response = match stored {
         Ok(stored) => {
@@ -228,9 +227,47 @@ pub fn finish(
             }
             response
         }
-        Err(e) => file_error(e),
+        Err(e) => {
+            // `?0`: an answer of the upload protocol, which the client may resume past
+            let passing = may_pass(&e);
+            return write_error(e)
+                .header("Upload-Complete", serialize_boolean(!passing))
+                .header("Upload-Offset", length.to_string());
+        }
     };
     response
         .header("Upload-Complete", serialize_boolean(true))
         .header("Upload-Offset", length.to_string())
+}
+
+/// Failures of the commit that say nothing of the representation and may pass.
+fn may_pass(e: &FileError) -> bool {
+    matches!(
+        e,
+        FileError::NoSpace
+            | FileError::NoDescriptors
+            | FileError::NoRoot
+            | FileError::NoParent
+            | FileError::NotFound
+            | FileError::Io(_)
+    )
+}
+
+/// A committed upload becomes a tombstone until expiry, so that a client whose last answer
+/// was lost learns that it is complete. Commit first, tombstone second: the data file,
+/// unless it became the target (or a crash came between), goes with the tombstone.
+fn tombstone(service: &Service, state: &UploadState, length: u64) {
+    let mut done = state.clone();
+    done.phase = Phase::Completed { length };
+    done.length = Some(length);
+    done.touched = SystemTime::now();
+    let saved = service.store.save(&done).and_then(|()| {
+        match std::fs::remove_file(service.store.data_path(&state.id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    });
+    if let Err(e) = saved {
+        log::error!("resumable upload {:?}: {e}", state.id);
+    }
 }

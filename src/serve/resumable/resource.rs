@@ -164,7 +164,14 @@ fn append(
     };
     let offset = service.store.offset(&state.id).unwrap_or(current);
     if let Some(response) = refusal(&received, offset) {
-        return response;
+        return match received {
+            // a refusal over a limit carries the limits (draft -12 on)
+            Received::TooLong => response.header(
+                "Upload-Limit",
+                service.limit(Some(state.touched)).serialize(state.interop),
+            ),
+            _ => response,
+        };
     }
     let Received::Whole { offset, sha256 } = received else {
         unreachable!("refusal answers every other case")

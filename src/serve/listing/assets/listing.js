@@ -226,8 +226,9 @@
             const offset = Number(request.getResponseHeader("Upload-Offset"));
             up.offset = Number.isSafeInteger(offset) ? offset : end;
             resolve(complete);
-          } else if (request.status === 409) {
-            // the offset was not the server's (another tab, a lost answer): ask it
+          } else if (request.status === 409 && /^application\/problem\+json/.test(request.getResponseHeader("Content-Type") || "")) {
+            // the offset was not the server's (another tab, a lost answer): ask it; any other
+            // 409 (the folder is gone) is the answer, and picking the file again resumes it
             reject(new Lost("409"));
           } else {
             if (complete) {
