@@ -138,6 +138,8 @@
       }
       label.textContent = text + ", " + mib(up.sent) + " sent" + (what ? " — " + what : "");
     };
+    // breaks in a row, for the backoff: only an append that went through starts it again
+    let failures = 0;
     const wait = (ms) =>
       new Promise((resolve) => {
         up.wake = resolve;
@@ -223,6 +225,7 @@
           up.request = null;
           const complete = request.getResponseHeader("Upload-Complete") === "?1";
           if (request.status >= 200 && request.status < 300) {
+            failures = 0;
             const offset = Number(request.getResponseHeader("Upload-Offset"));
             up.offset = Number.isSafeInteger(offset) ? offset : end;
             resolve(complete);
@@ -260,7 +263,6 @@
     }
 
     async function run() {
-      let failures = 0;
       for (;;) {
         if (up.cancelled) {
           return false;
@@ -274,7 +276,6 @@
           if (await step()) {
             return true;
           }
-          failures = 0;
         } catch (problem) {
           if (up.cancelled) {
             return false;
