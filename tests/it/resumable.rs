@@ -495,6 +495,41 @@ fn cancellation_removes_the_partial_data() {
 }
 
 #[test]
+fn a_cancellation_stops_an_append_in_progress() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "stopped", "");
+    let mut appending = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\n",
+        512u64 << 20
+    );
+    appending.write_all(head.as_bytes()).unwrap();
+    let mut writer = appending.try_clone().unwrap();
+    // the client keeps sending until the server stops reading and closes
+    let sending = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..8192 {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    wait_for_offset(&server, &upload, 1);
+    let r = send(&server, "DELETE", &upload, V8, b"");
+    assert_eq!(r.status, 204, "{}", r.head);
+    let stopped = read_final(&mut appending).1;
+    assert_eq!(stopped.status, 404, "{}", stopped.head);
+    drop(appending);
+    sending.join().unwrap();
+    assert_eq!(head_offset(&server, &upload).status, 404);
+    let left: Vec<_> = std::fs::read_dir(server.path(".upload-resumable"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn options_announce_the_limits() {
     let server = TestServer::start();
     // on /files/ the WebDAV answer (200, `DAV: 1, 2`) carries the upload limits too

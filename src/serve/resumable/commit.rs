@@ -37,6 +37,8 @@ pub enum Received {
     DigestMismatch,
     /// The request ended early (the client went, a stall): what arrived is kept and synced.
     Cut(io::Error),
+    /// A cancellation asked this request to stop; the upload is about to go.
+    Cancelled,
 }
 
 /// Appends `body` to the upload `state` (claimed by the caller), never past `cap` bytes in
@@ -69,6 +71,9 @@ pub fn receive(
         if appender.offset() + n as u64 > cap {
             appender.roll_back(start)?;
             return Ok(Received::TooLong);
+        }
+        if service.asked_to_stop(&state.id) {
+            return Ok(Received::Cancelled);
         }
         if let Some(h) = hasher.as_mut() {
             h.update(&chunk[..n]);
@@ -120,6 +125,12 @@ pub fn refusal(received: &Received, offset: u64) -> Option<Response> {
             Response::error(StatusCode::BAD_REQUEST, "Content-Digest does not match")
         }
         Received::Cut(e) => return Some(file_error(FileError::Io(io::Error::new(e.kind(), "")))),
+        Received::Cancelled => {
+            return Some(Response::error(
+                StatusCode::NOT_FOUND,
+                "the upload was cancelled",
+            ));
+        }
     };
     Some(
         response

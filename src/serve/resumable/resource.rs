@@ -3,6 +3,7 @@
 //! everyone else, like any unknown or expired id, gets 404.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::files::FileRoot;
 use crate::http::request::{Method, RequestHead, Version};
@@ -91,9 +92,11 @@ fn offset(service: &Service, state: &UploadState) -> Response {
     response
 }
 
-/// 204: the upload and its bytes are gone. While a request writes to it: 409.
+/// 204: the upload and its bytes are gone. A request writing to it is stopped first; one that
+/// sends nothing for this long (so never reads again to see it) keeps it: 409.
 fn cancel(service: &Service, state: &UploadState) -> Response {
-    let Some(_busy) = service.claim(state.id) else {
+    const PATIENCE: Duration = Duration::from_secs(5);
+    let Some(_busy) = service.claim_stopping(state.id, PATIENCE) else {
         return Response::error(StatusCode::CONFLICT, "the upload is being written to");
     };
     match service.store.remove(&state.id) {

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Limits;
 use crate::security::throttle::throttle_key;
@@ -37,6 +37,10 @@ pub struct Service {
     pub settings: Settings,
     /// Uploads a request is writing to or removing right now (one at a time each).
     busy: Mutex<HashSet<UploadId>>,
+    /// Told when a claim ends, for a cancellation waiting for an append to stop.
+    released: Condvar,
+    /// Uploads whose cancellation asks the request writing to them to stop.
+    stopping: Mutex<HashSet<UploadId>>,
     /// Held from the cap check to the new state on disk, so that parallel creations cannot
     /// all pass the check before any of them counts.
     pub creating: Mutex<()>,
@@ -63,6 +67,8 @@ pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
         store,
         settings,
         busy: Mutex::new(HashSet::new()),
+        released: Condvar::new(),
+        stopping: Mutex::new(HashSet::new()),
         creating: Mutex::new(()),
     };
     service.sweep();
@@ -94,6 +100,7 @@ pub struct Busy<'a> {
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.service.busy_set().remove(&self.id);
+        self.service.released.notify_all();
     }
 }
 
@@ -107,6 +114,38 @@ impl Service {
         // the set's lock is released before a `Busy` exists: its drop takes the lock again
         let claimed = self.busy_set().insert(id);
         claimed.then(|| Busy { service: self, id })
+    }
+
+    /// Claims `id` for its removal: the request writing to it, if any, is asked to stop
+    /// (`asked_to_stop`), and waited for at most `patience`.
+    pub fn claim_stopping(&self, id: UploadId, patience: Duration) -> Option<Busy<'_>> {
+        let deadline = Instant::now() + patience;
+        self.stopping_set().insert(id);
+        let mut set = self.busy_set();
+        let claimed = loop {
+            if set.insert(id) {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            set = (self.released.wait_timeout(set, left))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        drop(set);
+        self.stopping_set().remove(&id);
+        claimed.then(|| Busy { service: self, id })
+    }
+
+    /// Whether a cancellation waits for the request writing to `id` to stop.
+    pub fn asked_to_stop(&self, id: &UploadId) -> bool {
+        self.stopping_set().contains(id)
+    }
+
+    fn stopping_set(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
+        self.stopping.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn sync_every(&self) -> u64 {
@@ -215,6 +254,8 @@ mod tests {
                 total,
             },
             busy: Mutex::new(HashSet::new()),
+            released: Condvar::new(),
+            stopping: Mutex::new(HashSet::new()),
             creating: Mutex::new(()),
         }
     }
