@@ -23,7 +23,7 @@
     );
   }
 
-  // Files from this size up are sent resumably (draft-ietf-httpbis-resumable-upload): the
+  // Files from this size up are sent resumably (the IETF resumable-upload draft): the
   // server keeps what reached it, so a dropped connection, a restarted server or a reloaded
   // page costs the bytes in flight, not the file.
   const RESUMABLE_FROM = 8 << 20;
