@@ -672,6 +672,18 @@ async fn issue_18_a_big_upload_survives_a_restart_and_a_reload_and_pauses_and_ca
         .collect();
     assert!(partial.is_empty(), "{partial:?}");
     assert!(remembered_uploads(&client).await.is_empty());
+
+    // a file of that name appeared since the page was loaded: not replaced unasked (412)
+    let late = local.path().join("late.bin");
+    fs::write(&late, binary(9 << 20, 22)).unwrap();
+    fs::write(server.path("late.bin"), "someone else's").unwrap();
+    pick(&client, &late).await;
+    wait_for_label(&client, "sent — 412").await;
+    assert_eq!(
+        fs::read(server.path("late.bin")).unwrap(),
+        b"someone else's"
+    );
+    assert!(remembered_uploads(&client).await.is_empty());
     client.close().await.unwrap();
 }
 
