@@ -153,7 +153,11 @@ impl Service {
     }
 
     fn sweep(&self) {
-        match self.store.sweep(SystemTime::now(), self.settings.max_age) {
+        let hold = |id| self.claim(id);
+        match self
+            .store
+            .sweep(SystemTime::now(), self.settings.max_age, hold)
+        {
             Ok(sweep) => {
                 if !sweep.removed.is_empty() || sweep.strays > 0 {
                     log::info!(
@@ -206,7 +210,7 @@ impl Service {
     /// Whether a new upload by `owner` from `peer` stays within the caps: `Err(true)` when the
     /// client has too many open, `Err(false)` when the server has.
     pub fn within_caps(&self, owner: &Owner, peer: IpAddr) -> Result<(), bool> {
-        let listed = self.store.list().map_err(|_| false)?;
+        let listed = self.store.list_open().map_err(|_| false)?;
         let now = SystemTime::now();
         let open: Vec<UploadState> = listed
             .into_iter()

@@ -279,10 +279,38 @@ impl Store {
         Ok(out)
     }
 
+    /// The states that have data, i.e. the open uploads: what the caps count. A completed
+    /// upload's tombstone has none, so however many there are, only these are read.
+    pub fn list_open(&self) -> io::Result<Vec<Listed>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            entries => entries?,
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".data").and_then(UploadId::parse) else {
+                continue;
+            };
+            out.push(match self.load(&id) {
+                Ok(state) => Listed::Upload(Box::new(state)),
+                Err(error) => Listed::Unreadable { id, error },
+            });
+        }
+        Ok(out)
+    }
+
     /// Removes what has outlived `max_age`: expired uploads (open or completed), corrupt states
     /// and orphaned data older than it (a younger orphan may be a creation under way), open
     /// uploads whose data is gone, and the temporaries of other processes' unfinished writes.
-    pub fn sweep(&self, now: SystemTime, max_age: Duration) -> io::Result<Sweep> {
+    /// An upload goes only while `hold` holds it (`None`: a request is writing to it, so it is
+    /// not abandoned), and only if it is still expired then.
+    pub fn sweep<G>(
+        &self,
+        now: SystemTime,
+        max_age: Duration,
+        hold: impl Fn(UploadId) -> Option<G>,
+    ) -> io::Result<Sweep> {
         let mut sweep = Sweep::default();
         let old = |path: &Path| {
             fs::symlink_metadata(path)
@@ -305,10 +333,16 @@ impl Store {
                     continue;
                 }
             };
-            if remove {
-                self.remove(&id)?;
-                sweep.removed.push(id);
+            if !remove {
+                continue;
             }
+            let Some(_held) = hold(id) else { continue };
+            // an append may have ended (and touched it) since the listing
+            if self.load(&id).is_ok_and(|s| !s.is_expired(now, max_age)) {
+                continue;
+            }
+            self.remove(&id)?;
+            sweep.removed.push(id);
         }
         let own_temps = format!(".{STATE_EXT}.{}-", std::process::id());
         let entries = match fs::read_dir(&self.dir) {
@@ -600,6 +634,38 @@ mod tests {
     }
 
     #[test]
+    fn sweep_leaves_an_upload_being_written_to_and_caps_read_only_open_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("store");
+        let now = SystemTime::now();
+        let writing = UploadState {
+            touched: now - DAY * 2,
+            ..sample("writing")
+        };
+        let done = sample("done");
+        for s in [&writing, &done] {
+            store.create(s).expect("create");
+        }
+        let done = UploadState {
+            phase: Phase::Completed { length: 1000 },
+            touched: now,
+            ..done
+        };
+        store.save(&done).expect("complete");
+        fs::remove_file(store.data_path(&done.id)).expect("committed");
+        let busy = |id: UploadId| (id != writing.id).then_some(());
+        let sweep = store.sweep(now, DAY, busy).expect("sweep");
+        assert!(sweep.removed.is_empty(), "{:?}", sweep.removed);
+        let open = store.list_open().expect("list");
+        assert!(
+            matches!(&open[..], [Listed::Upload(s)] if s.id == writing.id),
+            "{open:?}"
+        );
+        let sweep = store.sweep(now, DAY, Some).expect("sweep");
+        assert_eq!(sweep.removed, vec![writing.id]);
+    }
+
+    #[test]
     fn sweep_expires_and_cleans() {
         let (_root, store) = store();
         let now = SystemTime::now();
@@ -652,7 +718,7 @@ mod tests {
         fs::write(&foreign_temp, "{").expect("temp");
         fs::write(&own_temp, "{").expect("temp");
 
-        let sweep = store.sweep(now, DAY).expect("sweep");
+        let sweep = store.sweep(now, DAY, Some).expect("sweep");
 
         let mut removed = sweep.removed.clone();
         removed.sort_by_key(|id| id.to_string());
