@@ -205,9 +205,14 @@ impl FileRoot {
             return self.store(target, &mut file, Some(sha256), still_wanted);
         };
         // the rename is durable once the directory it landed in is synced; the one it left,
-        // so that a crash cannot bring the name back beside the committed file
-        target.dir.sync()?;
-        source.dir.sync()?;
+        // so that a crash cannot bring the name back beside the committed file. The rename
+        // stands whatever a sync says: failing now would tell the client to resume an upload
+        // whose data is the target already
+        for dir in [&target.dir, &source.dir] {
+            if let Err(e) = dir.sync() {
+                log::error!("committed upload: cannot sync its directory: {e}");
+            }
+        }
         Ok(Stored {
             len,
             sha256,

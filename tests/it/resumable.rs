@@ -756,8 +756,13 @@ fn a_completion_that_may_pass_keeps_the_upload_open() {
     let head = head_offset(&server, &upload);
     assert_eq!(head.header("upload-complete"), Some("?0"));
     assert_eq!(head.header("upload-offset"), Some("9"));
-    // once it is back, an empty completing append commits what was kept
-    std::fs::create_dir(server.path("folder")).unwrap();
+    // once it is back, a folder in the file's place is mended the same way
+    std::fs::create_dir_all(server.path("folder/f.bin")).unwrap();
+    let r = patch(&server, &upload, 9, true, b"");
+    assert_eq!(r.status, 409, "{}", r.head);
+    assert_eq!(r.header("upload-complete"), Some("?0"));
+    std::fs::remove_dir(server.path("folder/f.bin")).unwrap();
+    // then an empty completing append commits what was kept
     let r = patch(&server, &upload, 9, true, b"");
     assert_eq!(r.status, 201, "{}", r.head);
     assert_eq!(

@@ -187,8 +187,9 @@ fn expected_digest(state: &UploadState) -> Result<Option<[u8; 32]>, FileError> {
 /// the target is on another file system), the creating request's preconditions checked at
 /// the rename, the directory synced; then the resource becomes a tombstone. Answers what the
 /// creating request would have, with `Upload-Complete: ?1`. A refusal of the representation
-/// (412, a digest) is final too and removes the upload; a failure that may pass (a full disk,
-/// a missing folder) keeps it open with its data and answers `?0`.
+/// (412, a digest) or its name is final too and removes the upload; any other failure (a full
+/// disk, a missing folder, a folder in the way, permissions) keeps it open with its data and
+/// answers `?0`.
 /// `sha256`: the bytes' digest, when the last request hashed all of them (`Received::Whole`).
 pub fn finish(
     root: &FileRoot,
@@ -212,12 +213,15 @@ pub fn finish(
         let still_wanted = |current: Option<&Metadata>| preconditions_hold(&head, current);
         root.commit_file(target, &data, digests, &still_wanted)
     })();
+    // the data is untouched and the upload stays open: the client may complete it again (an
+    // empty `?1` append) once there is room, the folder is back, the permissions are mended;
+    // unless the data itself is gone
+    let kept =
+        matches!(&stored, Err(e) if may_pass(e)) && service.store.data_path(&state.id).exists();
     match &stored {
         Ok(_) => tombstone(service, state, length),
-        // the data is untouched and the upload stays open: the client may complete it again
-        // (an empty `?1` append) once there is room or the folder is back
-        Err(e) if may_pass(e) => {}
-        // the representation itself was refused (412, a digest): that answer is final
+        Err(_) if kept => {}
+        // the representation itself was refused (412, a digest), or nothing is left to commit
         Err(_) => {
             if let Err(e) = service.store.remove(&state.id) {
                 log::error!("resumable upload {:?}: {e}", state.id);
@@ -240,9 +244,8 @@ pub fn finish(
         }
         Err(e) => {
             // `?0`: an answer of the upload protocol, which the client may resume past
-            let passing = may_pass(&e);
             return write_error(e)
-                .header("Upload-Complete", serialize_boolean(!passing))
+                .header("Upload-Complete", serialize_boolean(!kept))
                 .header("Upload-Offset", length.to_string());
         }
     };
@@ -251,16 +254,16 @@ pub fn finish(
         .header("Upload-Offset", length.to_string())
 }
 
-/// Failures of the commit that say nothing of the representation and may pass.
+/// Failures of the commit that say nothing of the representation, and that someone can mend:
+/// all but a refusal of the representation or of its name.
 fn may_pass(e: &FileError) -> bool {
-    matches!(
+    !matches!(
         e,
-        FileError::NoSpace
-            | FileError::NoDescriptors
-            | FileError::NoRoot
-            | FileError::NoParent
-            | FileError::NotFound
-            | FileError::Io(_)
+        FileError::PreconditionFailed
+            | FileError::DigestMismatch
+            | FileError::BadName
+            | FileError::Reserved
+            | FileError::Outside
     )
 }
 
