@@ -192,7 +192,7 @@
       if (response.headers.get("Upload-Complete") === "?1") {
         return true;
       }
-      const offset = Number(response.headers.get("Upload-Offset"));
+      const offset = Number(response.headers.get("Upload-Offset") ?? NaN);
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
         throw new Refused("the server's Upload-Offset is not usable");
       }
@@ -226,7 +226,7 @@
           const complete = request.getResponseHeader("Upload-Complete") === "?1";
           if (request.status >= 200 && request.status < 300) {
             failures = 0;
-            const offset = Number(request.getResponseHeader("Upload-Offset"));
+            const offset = Number(request.getResponseHeader("Upload-Offset") ?? NaN);
             up.offset = Number.isSafeInteger(offset) ? offset : end;
             resolve(complete);
           } else if (request.status === 409 && /^application\/problem\+json/.test(request.getResponseHeader("Content-Type") || "")) {
