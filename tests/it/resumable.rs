@@ -911,6 +911,26 @@ fn state_survives_a_clean_restart_and_expiry_is_swept_at_start_up() {
     assert_eq!(head_offset(&server, &upload).status, 404);
 }
 
+#[test]
+fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
+    // a sweep every half second, and an append that outlasts the expiry
+    let server = TestServer::with_args(&["--upload-expiry", "1"]);
+    let upload = create_empty(&server, "slow", "");
+    let mut stream = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\nab"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    wait_for_offset(&server, &upload, 2);
+    // the client is slow: what is under test is time passing, not an order of events
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    stream.write_all(b"cd").unwrap();
+    let r = read_final(&mut stream).1;
+    assert_eq!(r.status, 201, "{}", r.head);
+    assert_eq!(std::fs::read(server.path("slow")).unwrap(), b"abcd");
+}
+
 /// The one data file in the server's hidden upload directory.
 fn the_data_file(server: &TestServer) -> std::path::PathBuf {
     let dir = server.path(".upload-resumable");
