@@ -925,6 +925,8 @@ fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
     wait_for_offset(&server, &upload, 2);
     // the client is slow: what is under test is time passing, not an order of events
     std::thread::sleep(std::time::Duration::from_millis(2500));
+    // past its expiry, but not abandoned: its offset is still there to be read
+    assert_eq!(offset_of(&server, &upload), 2);
     stream.write_all(b"cd").unwrap();
     let r = read_final(&mut stream).1;
     assert_eq!(r.status, 201, "{}", r.head);

@@ -198,10 +198,11 @@ impl Service {
                 return None;
             }
         };
-        if state.is_expired(SystemTime::now(), self.settings.max_age) {
-            if let Some(_busy) = self.claim(*id) {
-                let _ = self.store.remove(id);
-            }
+        // expired, unless a request is writing to it right now (so it is not abandoned)
+        if state.is_expired(SystemTime::now(), self.settings.max_age)
+            && let Some(_busy) = self.claim(*id)
+        {
+            let _ = self.store.remove(id);
             return None;
         }
         state.owner.admits(user).then_some(state)
