@@ -933,6 +933,20 @@ fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
     assert_eq!(std::fs::read(server.path("slow")).unwrap(), b"abcd");
 }
 
+#[test]
+fn the_periodic_sweep_removes_an_abandoned_upload_while_the_server_runs() {
+    let server = TestServer::with_args(&["--upload-expiry", "1"]);
+    let upload = create_empty(&server, "abandoned", "");
+    assert_eq!(patch(&server, &upload, 0, false, b"partial").status, 204);
+    // nothing asks for it again: only the sweep (every half second here) can remove it
+    server.wait_for_log("resumable uploads: 1 expired");
+    let left: Vec<_> = std::fs::read_dir(server.path(".upload-resumable"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(head_offset(&server, &upload).status, 404);
+}
+
 /// The one data file in the server's hidden upload directory.
 fn the_data_file(server: &TestServer) -> std::path::PathBuf {
     let dir = server.path(".upload-resumable");
