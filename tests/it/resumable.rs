@@ -947,6 +947,44 @@ fn the_periodic_sweep_removes_an_abandoned_upload_while_the_server_runs() {
     assert_eq!(head_offset(&server, &upload).status, 404);
 }
 
+#[test]
+fn a_long_append_is_fsynced_periodically_and_says_so_in_104s() {
+    let server = TestServer::start();
+    let upload = create_empty(&server, "long", "");
+    let data = binary(40 << 20, 9);
+    let mut stream = server.connect();
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\n",
+        data.len()
+    );
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(&data).unwrap();
+        data
+    });
+    let (interim, done) = read_final(&mut stream);
+    let data = sending.join().unwrap();
+    assert_eq!(done.status, 201, "{}", done.head);
+    // one each time another 16 MiB were made durable (at the read that passed the mark)
+    let offsets: Vec<u64> = interim
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 104, "{}", r.head);
+            r.header("upload-offset").unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(offsets.len(), 2, "{offsets:?}");
+    for (k, offset) in (1..).zip(&offsets) {
+        assert!(
+            (((k * 16) << 20)..((k * 16 + 1) << 20)).contains(offset),
+            "{offsets:?}"
+        );
+    }
+    assert!(std::fs::read(server.path("long")).unwrap() == data);
+}
+
 /// The one data file in the server's hidden upload directory.
 fn the_data_file(server: &TestServer) -> std::path::PathBuf {
     let dir = server.path(".upload-resumable");
