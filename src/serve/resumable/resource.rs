@@ -136,6 +136,10 @@ fn append(
         let current = service.store.offset(&state.id).unwrap_or(0);
         return mismatching_offset(current, provided);
     };
+    // a cancellation waiting for the claim comes first, even for an append with no content
+    if service.asked_to_stop(&state.id) {
+        return Response::error(StatusCode::NOT_FOUND, "the upload was cancelled");
+    }
     // read again under the claim: a cancellation or completion may have come between
     let reloaded = service.store.load(&state.id).ok();
     let Some(state) = reloaded.filter(|s| s.phase == Phase::Open) else {

@@ -2,7 +2,7 @@
 //! served directory, the limits, which uploads a request is writing to), started with the
 //! server, swept at start-up and periodically.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
@@ -40,7 +40,8 @@ pub struct Service {
     /// Told when a claim ends, for a cancellation waiting for an append to stop.
     released: Condvar,
     /// Uploads whose cancellation asks the request writing to them to stop.
-    stopping: Mutex<HashSet<UploadId>>,
+    /// (How many cancellations wait for each.)
+    stopping: Mutex<HashMap<UploadId, usize>>,
     /// Held from the cap check to the new state on disk, so that parallel creations cannot
     /// all pass the check before any of them counts.
     pub creating: Mutex<()>,
@@ -68,7 +69,7 @@ pub fn start(root: &Path, limits: &Limits) -> io::Result<()> {
         settings,
         busy: Mutex::new(HashSet::new()),
         released: Condvar::new(),
-        stopping: Mutex::new(HashSet::new()),
+        stopping: Mutex::new(HashMap::new()),
         creating: Mutex::new(()),
     };
     service.sweep();
@@ -120,7 +121,7 @@ impl Service {
     /// (`asked_to_stop`), and waited for at most `patience`.
     pub fn claim_stopping(&self, id: UploadId, patience: Duration) -> Option<Busy<'_>> {
         let deadline = Instant::now() + patience;
-        self.stopping_set().insert(id);
+        *self.stopping_set().entry(id).or_default() += 1;
         let mut set = self.busy_set();
         let claimed = loop {
             if set.insert(id) {
@@ -135,16 +136,23 @@ impl Service {
                 .0;
         };
         drop(set);
-        self.stopping_set().remove(&id);
+        let mut stopping = self.stopping_set();
+        if let Some(waiting) = stopping.get_mut(&id) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                stopping.remove(&id);
+            }
+        }
+        drop(stopping);
         claimed.then(|| Busy { service: self, id })
     }
 
     /// Whether a cancellation waits for the request writing to `id` to stop.
     pub fn asked_to_stop(&self, id: &UploadId) -> bool {
-        self.stopping_set().contains(id)
+        self.stopping_set().contains_key(id)
     }
 
-    fn stopping_set(&self) -> std::sync::MutexGuard<'_, HashSet<UploadId>> {
+    fn stopping_set(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, usize>> {
         self.stopping.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -260,7 +268,7 @@ mod tests {
             },
             busy: Mutex::new(HashSet::new()),
             released: Condvar::new(),
-            stopping: Mutex::new(HashSet::new()),
+            stopping: Mutex::new(HashMap::new()),
             creating: Mutex::new(()),
         }
     }
