@@ -913,8 +913,9 @@ fn state_survives_a_clean_restart_and_expiry_is_swept_at_start_up() {
 
 #[test]
 fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
-    // a sweep every half second, and an append that outlasts the expiry
-    let server = TestServer::with_args(&["--upload-expiry", "1"]);
+    // a sweep every 1.5 s, and an append that outlasts the expiry (3 s, so that a busy
+    // machine has time to start the append before the fresh upload expires)
+    let server = TestServer::with_args(&["--upload-expiry", "3"]);
     let upload = create_empty(&server, "slow", "");
     let mut stream = server.connect();
     let head = format!(
@@ -924,8 +925,8 @@ fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
     stream.write_all(head.as_bytes()).unwrap();
     wait_for_offset(&server, &upload, 2);
     // the client is slow: what is under test is time passing, not an order of events
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    // past its expiry, but not abandoned: its offset is still there to be read
+    std::thread::sleep(std::time::Duration::from_millis(5000));
+    // past its expiry and a sweep, but not abandoned: its offset is still there to be read
     assert_eq!(offset_of(&server, &upload), 2);
     stream.write_all(b"cd").unwrap();
     let r = read_final(&mut stream).1;
