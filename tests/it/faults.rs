@@ -5,13 +5,13 @@
 use std::fs;
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags, RenameFlags};
 
-use crate::support::{READ_TIMEOUT, RawResponse, TestServer, read_response};
+use crate::support::{READ_TIMEOUT, RawResponse, TestServer, Tmpfs, read_response};
 
 fn request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     let mut raw = format!(
@@ -162,35 +162,40 @@ fn issue_15_a_removed_and_recreated_root_is_seen_alike_by_every_operation() {
     assert_eq!(names(server.dir()), Vec::<String>::new());
 }
 
-/// A tmpfs mounted for one test, unmounted (lazily: the server may still hold it) on drop.
-struct Mounted<'a>(&'a Path);
+/// A server whose directory is a 1 MiB tmpfs. Fields drop in order: the server, then the
+/// mount, then the folder it was made in.
+struct FullDisk {
+    server: TestServer,
+    disk: PathBuf,
+    _mounted: Tmpfs,
+    _outer: tempfile::TempDir,
+}
 
-impl Drop for Mounted<'_> {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.0)
-            .status();
+/// `None` (said why) unless root, who alone may mount.
+fn on_a_full_disk() -> Option<FullDisk> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return None;
     }
+    let outer = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(outer.path()).unwrap();
+    let disk = dir.path().to_owned();
+    let mounted = Tmpfs::mount(&disk, "1m");
+    Some(FullDisk {
+        server: TestServer::in_dir(dir, &[]),
+        disk,
+        _mounted: mounted,
+        _outer: outer,
+    })
 }
 
 /// Issue #15 item 8: a full disk was a 500; WebDAV clients and RFC 4918 §11.5 expect 507.
 #[test]
 fn issue_15_a_full_disk_is_507_and_leaves_nothing() {
-    if !rustix::process::geteuid().is_root() {
-        return eprintln!("skipped: mounting a small tmpfs needs root");
-    }
-    let outer = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir_in(outer.path()).unwrap();
-    let disk = dir.path().to_owned();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount -t tmpfs failed");
-    let _mounted = Mounted(&disk);
-    let server = TestServer::in_dir(dir, &[]);
+    let Some(full) = on_a_full_disk() else {
+        return;
+    };
+    let (server, disk) = (&full.server, &full.disk);
 
     for method in ["PUT", "POST"] {
         let body = vec![b'x'; 2 << 20];
@@ -212,7 +217,7 @@ fn issue_15_a_full_disk_is_507_and_leaves_nothing() {
         drop(stream);
         sending.join().unwrap();
         assert_eq!(
-            names(&disk),
+            names(disk),
             Vec::<String>::new(),
             "{method} left something"
         );
@@ -226,20 +231,10 @@ fn issue_15_a_full_disk_is_507_and_leaves_nothing() {
 /// stored stays until the client resumes or cancels it, and cancelling gives the room back.
 #[test]
 fn issue_18_a_resumable_upload_on_a_full_disk_is_507_and_cancelling_frees_it() {
-    if !rustix::process::geteuid().is_root() {
-        return eprintln!("skipped: mounting a small tmpfs needs root");
-    }
-    let outer = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir_in(outer.path()).unwrap();
-    let disk = dir.path().to_owned();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount -t tmpfs failed");
-    let _mounted = Mounted(&disk);
-    let server = TestServer::in_dir(dir, &[]);
+    let Some(full) = on_a_full_disk() else {
+        return;
+    };
+    let (server, disk) = (&full.server, &full.disk);
     let body = vec![b'x'; 2 << 20];
     let mut stream = server.connect();
     let mut writer = stream.try_clone().unwrap();

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::support::{RawResponse, TestServer, binary, read_head_response, read_response};
+use crate::support::{RawResponse, TestServer, Tmpfs, binary, read_head_response, read_response};
 
 const V8: &str = "Upload-Draft-Interop-Version: 8\r\n";
 
@@ -1103,22 +1103,7 @@ fn completion_across_file_systems_copies() {
     let server = TestServer::start();
     let mount = server.path("mnt");
     std::fs::create_dir(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount -t tmpfs failed");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
+    let _mounted = Tmpfs::mount(&mount, "8m");
 
     let data = binary(2_000_000, 8);
     let upload = create_empty(&server, "mnt/far.bin", "");
