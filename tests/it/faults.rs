@@ -216,11 +216,7 @@ fn issue_15_a_full_disk_is_507_and_leaves_nothing() {
         assert_eq!(response.header("content-type"), Some("text/plain"));
         drop(stream);
         sending.join().unwrap();
-        assert_eq!(
-            names(disk),
-            Vec::<String>::new(),
-            "{method} left something"
-        );
+        assert_eq!(names(disk), Vec::<String>::new(), "{method} left something");
     }
     let small = server.exchange(&request("PUT", "/files/small.txt", b"fits"));
     assert_eq!(small.status, 201, "{small:?}");

@@ -260,38 +260,29 @@ impl Store {
 
     /// Every state in the directory, read strictly; unreadable ones are listed as such.
     pub fn list(&self) -> io::Result<Vec<Listed>> {
+        self.list_by(STATE_EXT)
+    }
+
+    /// The states that have data, i.e. the open uploads: what the caps count. A completed
+    /// upload's tombstone has none, so however many there are, only these are read.
+    pub fn list_open(&self) -> io::Result<Vec<Listed>> {
+        self.list_by(DATA_EXT)
+    }
+
+    /// The states of the uploads that have a file ending in `.{ext}`.
+    fn list_by(&self, ext: &str) -> io::Result<Vec<Listed>> {
         let mut out = Vec::new();
         let entries = match fs::read_dir(&self.dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
             entries => entries?,
         };
         for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".state").and_then(UploadId::parse) else {
-                continue;
-            };
-            out.push(match self.load(&id) {
-                Ok(state) => Listed::Upload(Box::new(state)),
-                Err(error) => Listed::Unreadable { id, error },
-            });
-        }
-        Ok(out)
-    }
-
-    /// The states that have data, i.e. the open uploads: what the caps count. A completed
-    /// upload's tombstone has none, so however many there are, only these are read.
-    pub fn list_open(&self) -> io::Result<Vec<Listed>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            entries => entries?,
-        };
-        let mut out = Vec::new();
-        for entry in entries {
             let name = entry?.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".data").and_then(UploadId::parse) else {
-                continue;
-            };
+            let id = name
+                .strip_suffix(ext)
+                .and_then(|n| n.strip_suffix('.'))
+                .and_then(UploadId::parse);
+            let Some(id) = id else { continue };
             out.push(match self.load(&id) {
                 Ok(state) => Listed::Upload(Box::new(state)),
                 Err(error) => Listed::Unreadable { id, error },
