@@ -217,13 +217,7 @@ async fn issue_9_a_person_browses_uploads_deletes_and_sorts() {
     let local = upload_dir.path().join("holiday photo #1.jpg");
     let content = binary(3_000_000, 7);
     fs::write(&local, &content).unwrap();
-    client
-        .find(Locator::Id("picker"))
-        .await
-        .unwrap()
-        .send_keys(local.to_str().unwrap())
-        .await
-        .unwrap();
+    pick(&client, &local).await;
     client
         .wait()
         .at_most(Duration::from_secs(30))
@@ -402,13 +396,7 @@ async fn issue_17_a_person_makes_renames_moves_downloads_searches_and_deletes_a_
     let photo = downloads.path().join("beach #1.jpg");
     let content = binary(1_500_000, 17);
     fs::write(&photo, &content).unwrap();
-    client
-        .find(Locator::Id("picker"))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
+    pick(&client, &photo).await;
     wait_for_link(&client, "beach #1.jpg").await;
     fs::remove_file(&photo).unwrap();
     client
@@ -687,6 +675,7 @@ async fn issue_18_a_big_upload_survives_a_restart_and_a_reload_and_pauses_and_ca
     client.close().await.unwrap();
 }
 
+/// Picks `path` in the page's file picker, as a person choosing one file.
 async fn pick(client: &Client, path: &std::path::Path) {
     client
         .find(Locator::Id("picker"))

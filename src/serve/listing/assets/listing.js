@@ -90,28 +90,18 @@
 
   // Where an upload resource is remembered across reloads, so that picking the same file
   // again (same folder, name, size and modification time) resumes it.
+  // Without storage (disabled, full) a reload starts afresh; nothing else changes.
+  const storage = (use) => {
+    try {
+      return use(localStorage);
+    } catch {
+      return null;
+    }
+  };
   const remembered = {
-    get: (key) => {
-      try {
-        return localStorage.getItem(key);
-      } catch {
-        return null;
-      }
-    },
-    set: (key, url) => {
-      try {
-        localStorage.setItem(key, url);
-      } catch {
-        // without storage a reload starts again; nothing else changes
-      }
-    },
-    forget: (key) => {
-      try {
-        localStorage.removeItem(key);
-      } catch {
-        // as above
-      }
-    },
+    get: (key) => storage((s) => s.getItem(key)),
+    set: (key, url) => storage((s) => s.setItem(key, url)),
+    forget: (key) => storage((s) => s.removeItem(key)),
   };
 
   async function answerText(response) {
