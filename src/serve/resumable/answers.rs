@@ -34,6 +34,12 @@ pub fn not_stored(state: &UploadState, e: std::io::Error) -> Response {
     file_error(FileError::from(e)).header("Upload-Complete", serialize_boolean(false))
 }
 
+/// A request to an upload that a cancellation is removing (it stopped this request, or was
+/// waiting when this one came).
+pub fn cancelled() -> Response {
+    Response::error(StatusCode::NOT_FOUND, "the upload was cancelled")
+}
+
 /// A problem response that belongs to the resumable-upload protocol, not to the target
 /// resource: hence `Upload-Complete: ?0` (§4.4.2 "MUST reject the request with a 409 (Conflict)
 /// status code and the `Upload-Complete` header field set to false").

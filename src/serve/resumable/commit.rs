@@ -125,12 +125,7 @@ pub fn refusal(received: &Received, offset: u64) -> Option<Response> {
             Response::error(StatusCode::BAD_REQUEST, "Content-Digest does not match")
         }
         Received::Cut(e) => return Some(file_error(FileError::Io(io::Error::new(e.kind(), "")))),
-        Received::Cancelled => {
-            return Some(Response::error(
-                StatusCode::NOT_FOUND,
-                "the upload was cancelled",
-            ));
-        }
+        Received::Cancelled => return Some(answers::cancelled()),
     };
     Some(
         response

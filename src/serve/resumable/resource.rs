@@ -12,7 +12,7 @@ use crate::security::access::Grant;
 use crate::serve::digest::parse_content_digest;
 use crate::serve::listing::files_url;
 use crate::serve::resumable::answers::{
-    completed_upload, inconsistent_length, mismatching_offset, not_stored,
+    cancelled, completed_upload, inconsistent_length, mismatching_offset, not_stored,
 };
 use crate::serve::resumable::commit::{Received, finish, receive, refusal};
 use crate::serve::resumable::fields::{UploadFields, VersionField, serialize_boolean};
@@ -138,7 +138,7 @@ fn append(
     };
     // a cancellation waiting for the claim comes first, even for an append with no content
     if service.asked_to_stop(&state.id) {
-        return Response::error(StatusCode::NOT_FOUND, "the upload was cancelled");
+        return cancelled();
     }
     // read again under the claim: a cancellation or completion may have come between
     let reloaded = service.store.load(&state.id).ok();
