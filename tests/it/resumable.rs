@@ -81,6 +81,15 @@ fn patch(
     send(server, "PATCH", upload, &fields, body)
 }
 
+/// The head of a `PATCH` with `len` bytes of content from `offset` that completes `upload`.
+fn completing_head(upload: &str, offset: u64, len: u64) -> String {
+    format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n{V8}\
+         Content-Type: application/partial-upload\r\nUpload-Offset: {offset}\r\n\
+         Upload-Complete: ?1\r\n\r\n"
+    )
+}
+
 fn digest_of(bytes: &[u8]) -> String {
     let sha = Sha256::digest(bytes);
     format!(
@@ -499,11 +508,7 @@ fn a_cancellation_stops_an_append_in_progress() {
     let server = TestServer::start();
     let upload = create_empty(&server, "stopped", "");
     let mut appending = server.connect();
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\n",
-        512u64 << 20
-    );
+    let head = completing_head(&upload, 0, 512 << 20);
     appending.write_all(head.as_bytes()).unwrap();
     let mut writer = appending.try_clone().unwrap();
     // the client keeps sending until the server stops reading and closes
@@ -816,12 +821,7 @@ fn cut_in_an_append_then_resumed() {
     let data = binary(2_000_000, 5);
     let upload = create_empty(&server, "cut2.bin", "");
     assert_eq!(patch(&server, &upload, 0, false, &data[..100]).status, 204);
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 100\r\n\
-         Upload-Complete: ?1\r\n\r\n",
-        data.len() - 100
-    );
+    let head = completing_head(&upload, 100, data.len() as u64 - 100);
     cut_after(&server, &head, &data[100..1_500_000], false);
     let r = resume(&server, &upload, &data);
     assert_eq!(r.status, 201, "{}", r.head);
@@ -847,12 +847,7 @@ fn sigkill_mid_append_then_restart_and_resume() {
     let data = binary(3_000_000, 6);
     let upload = create_empty(&server, "killed.bin", "");
     let mut stream = server.connect();
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
-         Upload-Complete: ?1\r\n\r\n",
-        data.len()
-    );
+    let head = completing_head(&upload, 0, data.len() as u64);
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&data[..1_000_000]).unwrap();
     wait_for_offset(&server, &upload, 1_000_000);
@@ -872,12 +867,7 @@ fn two_racing_appends_one_wins() {
     let b = binary(200_000, 8);
     let upload = create_empty(&server, "race.bin", "");
     let mut first = server.connect();
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\n\
-         Upload-Complete: ?1\r\n\r\n",
-        a.len()
-    );
+    let head = completing_head(&upload, 0, a.len() as u64);
     first.write_all(head.as_bytes()).unwrap();
     first.write_all(&a[..50_000]).unwrap();
     wait_for_offset(&server, &upload, 50_000);
@@ -918,11 +908,9 @@ fn the_expiry_sweep_leaves_an_upload_that_is_being_written_to() {
     let server = TestServer::with_args(&["--upload-expiry", "3"]);
     let upload = create_empty(&server, "slow", "");
     let mut stream = server.connect();
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\nab"
-    );
+    let head = completing_head(&upload, 0, 4);
     stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"ab").unwrap();
     wait_for_offset(&server, &upload, 2);
     // the client is slow: what is under test is time passing, not an order of events
     std::thread::sleep(std::time::Duration::from_millis(5000));
@@ -954,11 +942,7 @@ fn a_long_append_is_fsynced_periodically_and_says_so_in_104s() {
     let upload = create_empty(&server, "long", "");
     let data = binary(40 << 20, 9);
     let mut stream = server.connect();
-    let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n{V8}\
-         Content-Type: application/partial-upload\r\nUpload-Offset: 0\r\nUpload-Complete: ?1\r\n\r\n",
-        data.len()
-    );
+    let head = completing_head(&upload, 0, data.len() as u64);
     let mut writer = stream.try_clone().unwrap();
     let sending = std::thread::spawn(move || {
         writer.write_all(head.as_bytes()).unwrap();
